@@ -1,0 +1,43 @@
+# The two commands a newcomer needs:
+#   make run    set up everything that is missing, then start the bot and chat with it
+#   make test   set up everything that is missing, then run the whole test suite
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+HELPLINE  := $(VENV)/bin/helpline
+STAMP     := $(VENV)/.installed
+MODEL     := models/helpline.tar.gz
+
+.PHONY: run test setup model validate eval bench clean
+
+run: model
+	$(HELPLINE) run
+
+test: model validate
+	$(VENV)/bin/pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@py=$$(scripts/find-python310.sh) || exit 1; \
+	 [ -x $(PY) ] || { echo "creating $(VENV) with $$py"; $$py -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade "pip<25"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+# Trains only when the model is missing or older than its data (helpline train --if-stale).
+model: setup
+	$(HELPLINE) train --if-stale
+
+validate: setup
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m rasa data validate --config bot/config.yml --domain bot/domain \
+	  --data data/nlu data/dialogue --fail-on-warnings
+
+eval: model
+	$(HELPLINE) eval
+
+bench: model
+	$(PY) bench/nlu.py
+
+clean:
+	rm -rf models/*.tar.gz reports var .pytest_cache

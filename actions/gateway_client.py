@@ -1,0 +1,77 @@
+"""The action server's one way to reach the gateway: small, with timeouts and a shared token.
+
+Escalations must never break the dialogue: if the gateway is absent (it arrives in a later
+issue), slow or failing, the escalation is written to a local journal (ids, topic and risk only,
+never message text) so it can be replayed, and the caller is told it was not delivered.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import requests
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    url: str
+    token: str
+    timeout: float
+    journal: Path
+
+    @classmethod
+    def from_env(cls) -> "GatewaySettings":
+        return cls(
+            url=os.environ.get("HELPLINE_GATEWAY_URL", "http://127.0.0.1:8000").rstrip("/"),
+            token=os.environ.get("HELPLINE_GATEWAY_TOKEN", ""),
+            timeout=float(os.environ.get("HELPLINE_GATEWAY_TIMEOUT", "3")),
+            journal=Path(os.environ.get("HELPLINE_ESCALATION_JOURNAL", "var/escalations.jsonl")),
+        )
+
+
+def conversation_key(sender_id: str) -> str:
+    """Journals never hold the raw sender id (it may be a phone number in development)."""
+    return hashlib.sha256(("helpline:" + sender_id).encode("utf-8")).hexdigest()[:24]
+
+
+def escalate(payload: dict, settings: Optional[GatewaySettings] = None,
+             session: Optional[requests.Session] = None) -> bool:
+    """POST the escalation; True when the gateway accepted it. Always journals on failure."""
+    settings = settings or GatewaySettings.from_env()
+    http = session or requests
+    try:
+        resp = http.post(
+            f"{settings.url}/api/v1/escalations",
+            json=payload,
+            headers={"Authorization": f"Bearer {settings.token}"} if settings.token else {},
+            timeout=settings.timeout,
+        )
+        if 200 <= resp.status_code < 300:
+            return True
+        logger.warning("escalation_rejected status=%s", resp.status_code)
+    except requests.RequestException as exc:
+        logger.warning("escalation_unreachable error=%s", type(exc).__name__)
+    _journal(settings.journal, payload)
+    return False
+
+
+def _journal(path: Path, payload: dict) -> None:
+    record = {k: v for k, v in payload.items() if k != "conversation_id"}
+    record["conversation_key"] = conversation_key(str(payload.get("conversation_id", "")))
+    record["journaled_at"] = int(time.time())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock, path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        logger.error("escalation_journal_failed error=%s", type(exc).__name__)

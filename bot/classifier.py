@@ -1,0 +1,49 @@
+"""Loads a trained model once and classifies many messages with exactly the pipeline the Rasa
+server runs (normaliser, DIET, gazetteer, risk annotator), so what `helpline classify` prints is
+what a person writing that message would get."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.nlu.normalize import clean
+from bot.understanding import understand
+
+EMPTY = {"intent": "empty", "confidence": 1.0, "topic": "chitchat", "risk": "none", "action": "answer"}
+
+
+class Classifier:
+    def __init__(self, agent):
+        self._agent = agent
+        self._loop = asyncio.new_event_loop()
+
+    @classmethod
+    def load(cls, model: Path) -> "Classifier":
+        from rasa.core.agent import Agent
+
+        return cls(Agent.load(str(model)))
+
+    def parse(self, text: str) -> dict:
+        return self._loop.run_until_complete(self._agent.parse_message(text))
+
+    def classify(self, text: str) -> dict:
+        if not clean(text):
+            return {"text": text, **EMPTY, "model_intent": None, "entities": [], "reasons": []}
+        try:
+            data = self.parse(text)
+        except Exception:  # the model failed on this input: the rules still decide the risk
+            u = understand(text, None)
+            return {"text": text, "intent": u.intent, "confidence": 0.0, "topic": u.topic, "risk": u.risk,
+                    "action": u.action, "model_intent": None, "entities": [], "reasons": u.reasons + ["model_error"]}
+        intent = data.get("intent") or {}
+        return {
+            "text": text,
+            "intent": intent.get("name"),
+            "confidence": round(float(intent.get("confidence") or 0.0), 4),
+            "topic": data.get("topic"),
+            "risk": data.get("risk"),
+            "action": data.get("action"),
+            "model_intent": data.get("model_intent"),
+            "entities": [{"entity": e.get("entity"), "value": e.get("value")} for e in data.get("entities") or []],
+            "reasons": data.get("risk_reasons") or [],
+        }

@@ -1,0 +1,157 @@
+"""`helpline` console command.
+
+    helpline classify [--model PATH] [--jsonl]   one JSON result per input line (TAXONOMY.md)
+    helpline train [--if-stale] [--config PATH]   train models/helpline.tar.gz
+    helpline chat [--url URL]                      talk to a running bot in the terminal
+    helpline run                                   start Rasa + action server on loopback, then chat
+    helpline eval [--folds N]                      NLU cross-validation + dev-set score → reports/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot import paths
+
+
+def _quiet_frameworks() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("rasa", "tensorflow", "absl", "h5py", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# --- classify -----------------------------------------------------------------------------
+def _resolve_model(arg: str | None) -> Path | None:
+    if arg:
+        p = Path(arg)
+        return paths.latest_model(p) if p.is_dir() else (p if p.exists() else None)
+    return paths.latest_model()
+
+
+def cmd_classify(args) -> int:
+    model = _resolve_model(args.model)
+    if model is None:
+        print(f"helpline classify: no trained model found ({args.model or paths.MODELS}). "
+              "Train one with `make model` or `helpline train`.", file=sys.stderr)
+        return 2
+    _quiet_frameworks()
+    from bot.classifier import Classifier
+
+    clf = Classifier.load(model)
+    stdin = sys.stdin.buffer
+    out = sys.stdout
+    for raw in stdin:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if args.jsonl:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = record.get("text", "") if isinstance(record, dict) else str(record)
+                if not isinstance(record, dict):
+                    record = {"text": text}
+            except json.JSONDecodeError:
+                record = {"text": line, "error": "invalid JSON line, classified as text"}
+                text = line
+        else:
+            record, text = {}, line
+        result = clf.classify(str(text))
+        out.write(json.dumps({**record, **result}, ensure_ascii=False) + "\n")
+        out.flush()
+    return 0
+
+
+# --- train ----------------------------------------------------------------------------------
+def is_stale(model: Path | None) -> bool:
+    return model is None or model.stat().st_mtime < paths.newest_mtime(paths.TRAINING_INPUTS)
+
+
+def cmd_train(args) -> int:
+    model = paths.MODELS / f"{paths.MODEL_NAME}.tar.gz"
+    if args.if_stale and not is_stale(model if model.exists() else None):
+        print(f"model is up to date: {model.relative_to(paths.ROOT)}")
+        return 0
+    import subprocess
+
+    cmd = [sys.executable, "-m", "rasa", "train", "--config", str(args.config or paths.CONFIG),
+           "--domain", str(paths.DOMAIN), "--data", str(paths.NLU_DATA), str(paths.DIALOGUE_DATA),
+           "--out", str(args.out or paths.MODELS), "--fixed-model-name", args.name or paths.MODEL_NAME,
+           "--force"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    return subprocess.call(cmd, cwd=paths.ROOT, env=env)
+
+
+# --- chat / run -----------------------------------------------------------------------------
+def cmd_chat(args) -> int:
+    from bot.chat import chat_loop
+
+    return chat_loop(args.url, sender=args.sender)
+
+
+def cmd_run(args) -> int:
+    from bot.runner import run_bot_and_chat
+
+    return run_bot_and_chat(model=_resolve_model(args.model), chat=not args.no_chat)
+
+
+# --- eval -----------------------------------------------------------------------------------
+def cmd_eval(args) -> int:
+    from bot.evaluate import run_eval
+
+    return run_eval(folds=args.folds, model=_resolve_model(args.model), skip_cv=args.skip_cv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="helpline", description="Vietnamese GBV helpline assistant")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("classify", help="classify messages from stdin (one per line, or JSONL)")
+    p.add_argument("--model", help="model file or directory (default: newest in models/)")
+    p.add_argument("--jsonl", action="store_true", help="input lines are JSON objects with a 'text' field")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("train", help="train the Rasa model")
+    p.add_argument("--if-stale", action="store_true", help="only when the model is missing or older than its data")
+    p.add_argument("--config", help="pipeline config (default bot/config.yml)")
+    p.add_argument("--out", help="output directory (default models/)")
+    p.add_argument("--name", help="model file name without .tar.gz")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("chat", help="chat with a running bot in the terminal")
+    p.add_argument("--url", default=os.environ.get("HELPLINE_RASA_URL", "http://127.0.0.1:5005"))
+    p.add_argument("--sender", default=None)
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("run", help="start Rasa and the action server on loopback, then chat")
+    p.add_argument("--model")
+    p.add_argument("--no-chat", action="store_true", help="keep the servers running without a chat")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--model")
+    p.add_argument("--skip-cv", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Rasa 3 graph components for Vietnamese: tokenizer, gazetteer and risk annotator.
+
+Order in ``bot/config.yml``: VietnameseTokenizer → featurizers → DIETClassifier →
+FallbackClassifier → Gazetteer → RiskAnnotator. Nothing here reads files or opens connections
+at import time (the action server and Rasa import modules eagerly).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.tokenizers.tokenizer import Token as RasaToken
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu import normalize as N
+from bot.nlu.gazetteer import Gazetteer as GazetteerIndex
+from bot.understanding import understand
+
+logger = logging.getLogger(__name__)
+
+# Messages are understood from their start: a 10,000-character paste is kept by the gateway,
+# but the model reads the first part (the risk rules read all of it).
+MAX_NLU_CHARS = 1500
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
+class VietnameseTokenizer(Tokenizer):
+    """Tokens are normalised syllables (folded, teencode and dialect expanded), so accented and
+    unaccented spellings give the same features. With ``segmenter: pyvi`` the syllables are first
+    grouped into words by pyvi (``bạo lực`` → ``bao_luc``); ``add_syllables`` also keeps the
+    syllables of each compound. Offsets always point into the original text."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "intent_tokenization_flag": False,
+            "intent_split_symbol": "_",
+            "token_pattern": None,
+            "prefix_separator_symbol": None,
+            "segmenter": "none",  # none | pyvi
+            "add_syllables": True,
+        }
+
+    @staticmethod
+    def not_supported_languages() -> Optional[List[Text]]:
+        return None
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "VietnameseTokenizer":
+        return cls(config)
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        super().__init__(config)
+        self._segmenter = None
+        if self._config.get("segmenter") == "pyvi":
+            from pyvi import ViTokenizer  # the CRF model ships inside the package
+
+            self._segmenter = ViTokenizer
+
+    def tokenize(self, message: Message, attribute: Text) -> List[RasaToken]:
+        raw = message.get(attribute) or ""
+        text = N.clean(raw)[:MAX_NLU_CHARS] if attribute == TEXT else N.clean(raw)
+        tokens = self._segment(text) if self._segmenter else [
+            RasaToken(t.text, t.start, t.end) for t in N.tokenize(text)
+        ]
+        if not tokens:
+            tokens = [RasaToken("empty", 0, 0)]
+        return self._apply_token_pattern(tokens)
+
+    def _segment(self, text: str) -> List[RasaToken]:
+        syllables = [m for m in N._WORD.finditer(text)]
+        try:
+            words = self._segmenter.tokenize(text).split()
+        except Exception:  # pyvi is a model: never let it take a message down
+            logger.warning("pyvi_failed")
+            words = []
+        out: List[RasaToken] = []
+        i = 0
+        for word in words:
+            parts = [p for p in word.split("_") if N._WORD.fullmatch(p)]
+            if not parts:
+                continue
+            span = syllables[i:i + len(parts)]
+            if len(span) != len(parts) or any(s.group().lower() != p.lower() for s, p in zip(span, parts)):
+                return [RasaToken(t.text, t.start, t.end) for t in N.tokenize(text)]
+            i += len(parts)
+            expanded = [N._expand_syllable(s.group()) for s in span]
+            if len(parts) > 1 and all(len(e) == 1 for e in expanded):
+                out.append(RasaToken("_".join(e[0] for e in expanded), span[0].start(), span[-1].end()))
+                if self._config.get("add_syllables"):
+                    out.extend(RasaToken(e[0], s.start(), s.end()) for e, s in zip(expanded, span))
+            else:
+                for e, s in zip(expanded, span):
+                    out.extend(RasaToken(w, s.start(), s.end()) for w in e)
+        if i != len(syllables):
+            return [RasaToken(t.text, t.start, t.end) for t in N.tokenize(text)]
+        return out
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class Gazetteer(GraphComponent, EntityExtractorMixin):
+    """Finds ``locality`` (a former district of Quảng Nam), ``relationship`` (Primero's
+    perpetrator-relationship list) and ``person_at_risk`` (child, self, other) by dictionary on the
+    folded text, so "Núi Thành", "nui thanh" and "NUI THANH" all give ``locality=nui_thanh``.
+    The dictionaries come from ``data/kb/`` at training time and are stored inside the model."""
+
+    FILE = "gazetteer.json"
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"localities": "data/kb/localities.yml", "relationships": "data/kb/relationships.yml"}
+
+    def __init__(self, config, model_storage, resource, index: Optional[GazetteerIndex] = None):
+        self._config = config
+        self._storage = model_storage
+        self._resource = resource
+        self._index = index
+
+    @classmethod
+    def create(cls, config, model_storage, resource, execution_context) -> "Gazetteer":
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        self._index = GazetteerIndex.from_files(self._config["localities"], self._config["relationships"])
+        with self._storage.write_to(self._resource) as path:
+            (Path(path) / self.FILE).write_text(json.dumps(self._index.to_json(), ensure_ascii=False), "utf-8")
+        return self._resource
+
+    @classmethod
+    def load(cls, config, model_storage, resource, execution_context, **kwargs) -> "Gazetteer":
+        with model_storage.read_from(resource) as path:
+            data = json.loads((Path(path) / cls.FILE).read_text("utf-8"))
+        return cls(config, model_storage, resource, GazetteerIndex.from_json(data))
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._index is None:
+            return messages
+        for message in messages:
+            found = self._index.find(message.get(TEXT) or "")
+            entities = self.add_extractor_name([e.as_rasa() for e in found])
+            message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class RiskAnnotator(GraphComponent):
+    """Adds ``topic``, ``risk``, ``action`` and ``risk_reasons`` to every parse result and routes
+    urgent messages to the urgent dialogue (see ``bot.understanding``). Must come last."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @classmethod
+    def create(cls, config, model_storage, resource, execution_context) -> "RiskAnnotator":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            intent = message.get(INTENT) or {}
+            name = intent.get(INTENT_NAME_KEY)
+            confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+            if name == "nlu_fallback":
+                # the fallback hides the model's best guess; the topic should still say it
+                ranking = message.get("intent_ranking") or []
+                best = next((r for r in ranking if r.get("name") != "nlu_fallback"), None)
+                if best:
+                    name, confidence = best["name"], float(best.get("confidence") or 0.0)
+                    topic_only = True
+                else:
+                    topic_only = False
+            else:
+                topic_only = False
+            u = understand(text, name, confidence)
+            if topic_only and u.risk == "none":
+                u.intent = "nlu_fallback"
+            message.set("topic", u.topic, add_to_output=True)
+            message.set("risk", u.risk, add_to_output=True)
+            message.set("action", u.action, add_to_output=True)
+            message.set("risk_reasons", u.reasons, add_to_output=True)
+            message.set("model_intent", u.model_intent, add_to_output=True)
+            if u.intent != (intent.get(INTENT_NAME_KEY)):
+                message.set(INTENT, {INTENT_NAME_KEY: u.intent, PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

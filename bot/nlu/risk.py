@@ -1,0 +1,247 @@
+"""Deterministic risk rules: the safety net under the statistical model.
+
+The NLU model gives each message an intent, and the intent a base risk (``bot.intents``). These
+rules read the normalised text (``bot.nlu.normalize``) and can only *raise* that risk, never lower
+it: a missed ``high``/``imminent`` message is the worst error this system can make, while a false
+alarm costs a counsellor a minute. The same function runs inside the Rasa pipeline, in the gateway
+when Rasa is down, and in ``helpline classify``, so a message gets the same risk everywhere.
+
+How a rule decides, in words:
+
+* **Strong cues** fire on their own: a cry for help ("cứu em"), violence happening now ("đang bị
+  đánh"), suicidal words ("không thiết sống", "muốn tự tử").
+* **Anchored cues** need a real person in the sentence (a pronoun or a family word: "tôi", "em",
+  "con tôi", "chồng", "nó"). "Hiếp dâm bị phạt mấy năm?" has no person and stays calm; "em bị
+  hiếp" does not.
+* **Compounds that are not violence** are excluded where the cue is built ("đánh giá", "đánh
+  răng", "giết thời gian", "chết cười", "Hiệp Đức"), and a message about an animal, a film, a
+  game or a match does not raise risk through anchored cues.
+* **Now** words ("đang", "bây giờ", "tối nay") turn a threat or an attack into ``imminent``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.intents import max_risk, risk_rank
+from bot.nlu.normalize import clean, fold, normalize
+
+
+def _alt(*words: str) -> str:
+    return "(?:" + "|".join(sorted(words, key=len, reverse=True)) + ")"
+
+
+# --- vocabulary (folded, teencode-expanded forms) -------------------------------------------
+SELF = _alt("toi", "em", "tui", "minh", "tao", "to", "con", "chau", "tk", "bon toi", "chung toi")
+FAMILY = _alt(
+    "chong", "vo", "bo", "ba", "cha", "me", "ma", "me ke", "bo duong", "duong", "anh ho", "chi ho",
+    "chu", "bac", "cau", "di", "co", "ong", "ba noi", "me chong", "bo chong", "anh trai", "em trai",
+    "chi gai", "em gai", "con trai", "con gai", "con dau", "nguoi yeu", "ban trai", "chong cu",
+    "vo cu", "sep", "quan doc", "to truong", "thay", "thay giao", "co giao", "hang xom", "nguoi la",
+)
+THIRD = _alt("no", "han", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "hanh", "thang do", "thang kia",
+             "ga do", "ke do", "lao", "may dua", "tui no", "bon no", "chung no")
+ANCHOR = re.compile(rf"\b(?:{SELF}|{FAMILY}|{THIRD})\b")
+# Generic nouns that contain anchor words ("trẻ em", "người ta") are masked before the search.
+GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be)\b")
+# Vietnamese drops the subject: a message that opens with "bị" is about the writer.
+START_PASSIVE = re.compile(r"^(?:(?:da|vua|moi|lai|tung|cu|hay|thuong|suyt|hom qua|toi qua|hom nay) )*bi\b")
+CHILD = re.compile(
+    r"\b(?:con (?:toi|em|minh|tui|gai|trai|nho|be|ruot|rieng)|chau (?:toi|em|minh|tui|gai|trai|be|nho|noi|ngoai)"
+    r"|be (?:gai|trai|nha)|dua (?:be|nho|tre)|con be|thang be|co be|cau be|em be|be nho"
+    r"|(?:em|con|chau|be|no) (?:moi|chi|duoc|nam nay|dang|co|ms)? ?(?:[1-9]|1[0-5]) tuoi"
+    r"|(?:[1-9]|1[0-5]) tuoi|hoc lop (?:[1-9])\b|lop (?:[1-9])\b)"
+)
+PEER = re.compile(r"\b(?:ban cung lop|ban hoc|ban lop|lop ben|hoi dong|bat nat|ban cung truong|dan chi|dan anh|tui ban|may ban|dam ban)\b")
+ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|bo|trau|chuot|khi|ca|cun|de|ngua)|meo nha|cun|thu cung|gia suc)\b")
+MEDIA = re.compile(
+    r"\b(?:phim|game|tro choi|truyen|tieu thuyet|bai hat|nhan vat|tran dau|bong da|tran bong|doi tuyen"
+    r"|lien quan|pubg|free fire|clip hai|video hai|dien vien|ca si|sach|lich su|chien tranh|tin tuc|thoi su"
+    r"|bo phim|tap phim|hoat hinh|anime|manga|kich ban|vo thuat|hoc vo|boxing|quyen anh|vo si)\b"
+)
+NEGATION = re.compile(r"\b(?:khong|chua|chang|khong he|chua he|khong co ai|dau co)\s+(?:\w+\s+){0,1}$")
+INFO_START = re.compile(r"^(?:\w+ ){0,2}(?:neu|gia su|truong hop|khi|theo luat|luat|phap luat|nguoi|mot nguoi|ai)\b")
+INFO_WORDS = re.compile(
+    r"\b(?:bi phat|phat bao nhieu|xu phat|xu ly|bao nhieu nam|may nam|an tu|toi gi|co phai|la gi"
+    r"|nhu the nao|the nao|quy dinh|luat|dieu|nghi dinh|co bi|co duoc|trach nhiem)\b"
+)
+NOW = re.compile(r"\b(?:dang|van dang|lai dang|bay gio|luc nay|ngay luc nay|toi nay|dem nay|ngay bay gio|hien gio|chu)\b")
+
+# "đánh" that is not violence: đánh giá (assess), đánh răng (teeth), đánh máy (type), đánh rơi
+# (drop), đánh mất (lose), đánh lừa (deceive), đánh bài (cards), đánh cá (fish), ...
+_DANH_NOT = _alt(
+    "gia", "rang", "may", "bai", "co", "cau", "cau long", "bong", "thuc", "dau", "son", "van", "trong",
+    "dan", "golf", "tennis", "so", "lua", "bac", "de", "lo", "ca", "bat", "roi", "mat", "giac", "thue",
+    "hoi", "tieng", "bay", "phan", "chu", "ghen tren phim", "ban phim", "cuoc", "truot", "chan dung",
+    "trung", "kem", "bot", "nhip", "tennis", "bong ban", "dau hieu", "thuc day", "dong", "bai bac",
+    "bai tien len", "dao", "vong", "tao", "lui", "bai", "quan", "pha", "xe", "net", "que", "diem",
+)
+DANH = rf"danh(?! {_DANH_NOT}\b)"
+# Folded syllables are ambiguous ("da" = đã/đá/da, "tat" = tát/tắt, "can" = cắn/cần), so short
+# verbs only count with an object or a particle after them.
+_OBJ = "(?:vao|toi|em|tui|minh|con|vo|me|chau|be|chi|nguoi|mat|dau|bung|nguc|lung|ngay|lien tuc|chet)"
+VIOLENCE = (rf"(?:{DANH}|dap(?! (?:xe|chan|lua|de|ung|an))|da {_OBJ}|dam {_OBJ}|tat {_OBJ}|xo day|xo nga|nem (?:do|ghe|chen|bat|dia|coc|{_OBJ})"
+            rf"|bi (?:\w+ )?(?:tat|da|dam|can|cao|dap)\b|bop co|chem|cao {_OBJ}|can {_OBJ}|hanh hung|bao hanh|bao luc|dap pha|tat tai|uynh|dam bung|dot (?:nha|nguoi|do)"
+            rf"|troi (?:tay|chan|lai)|nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b)|bi giam|bat coc|cuong buc|quang (?:do|noi|chen|bat|ghe)|dap do)")
+KILL_NOT = _alt("thoi gian", "ruoi", "muoi", "gian", "chuot", "ga", "heo", "lon", "vit", "bo", "ca",
+                "con ga", "con heo", "con lon", "con vit", "con ca", "con gian", "con chuot", "con muoi",
+                "con ruoi", "thi gio", "sau", "boss", "quai", "zombie")
+KILL = rf"(?:giet|giet chet|chem chet|dam chet|danh chet|bop chet|giet(?! {KILL_NOT}\b))"
+HIEP = r"(?:hiep dam|cuong hiep|hiep(?! (?:duc|hoi|dinh|si|mot|hai|ba|1|2|3|phu|luc|uoc|tac|thuong|khach|nu|dau|nghi|hoa|phuoc|hanh)\b))"
+
+
+@dataclass(frozen=True)
+class Cue:
+    name: str
+    level: str
+    topic: str
+    pattern: re.Pattern
+    anchored: bool = True     # needs a person in the message
+    negatable: bool = True    # "không bị đánh" does not count
+
+
+def _cue(name, level, topic, regex, anchored=True, negatable=True):
+    return Cue(name, level, topic, re.compile(regex), anchored, negatable)
+
+
+CUES: tuple[Cue, ...] = (
+    # --- suicide and self-harm: always imminent, never anchored (the writer is the person) ---
+    _cue("suicide_words", "imminent", "self_harm",
+         r"\b(?:tu sat|tu van minh|tu ket lieu|ket lieu (?:ban than|doi minh|cuoc doi|minh)|tu giet minh"
+         r"|muon chet cho xong|chet cho xong|chet quach cho xong|chet di cho roi|chet di cho xong|chet cho roi"
+         r"|chet cho nhe|thoi chet cho roi|kill myself|suicide|khong muon song|khong thiet song|chang thiet song"
+         r"|khong con thiet song|khong muon song nua|khong thiet tha song|song de lam gi|song lam gi nua|song cung vo nghia"
+         r"|song chi cho chat dat|khong con ly do (?:de )?song|khong muon ton tai|ket thuc cuoc (?:doi|song)"
+         r"|bien mat mai mai|vinh biet|tu hai|tu lam hai|tu lam dau|rach tay|cat tay|cat co tay|treo co"
+         r"|uong thuoc (?:ngu|chuot|tru sau|diet co)|uong het (?:vi|lo|hop) thuoc|nhay (?:cau|song|lau|tu tang)"
+         r"|thuoc chuot|di theo (?:ba|me|con) luon|ra di vinh vien|nghi quan)\b",
+         anchored=False, negatable=False),
+    _cue("suicide_tu_tu", "imminent", "self_harm",
+         r"\b(?:(?:muon|dinh|se|nghi (?:den|toi)(?: chuyen)?|y dinh|thu|tinh|quyet dinh|phai|hay la|chac|co nen) tu tu"
+         r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat))\b", anchored=False, negatable=False),
+    _cue("want_to_die", "imminent", "self_harm",
+         r"(?<!nong )(?<!cuoi )(?<!doi )(?<!lanh )(?<!ngua )(?<!dep )(?<!ngon )(?<!vui )(?<!so )(?<!dau )(?<!met )"
+         r"(?<!nho )(?<!ngu )(?<!thuong )(?<!ghet )(?<!them )(?<!me )(?<!hoi hop )"
+         r"\bmuon chet\b(?! (?:cuoi|di duoc|vi nong|vi cuoi))", anchored=False, negatable=False),
+    # --- danger now ---
+    _cue("cry_for_help", "imminent", "emergency",
+         r"(?:^(?:oi |troi oi )?cuu(?: cuu)*(?: voi| em| toi| con| tui)?(?: voi)?$"
+         r"|\bcuu (?:voi|em|toi|tui|minh|con|chau|me|chi|bo|nguoi|tao|mang|giup|lay)\b"
+         r"|\bsos\b|\bhelp me\b|^help$|\bgiup (?:em|toi|tui|minh|con) voi\b.*\b(?:dang|bay gio|nhanh)\b)",
+         anchored=False, negatable=False),
+    _cue("attack_now", "imminent", "emergency",
+         rf"\b(?:dang|van dang|lai dang|van con dang)(?: bi| bi no| bi chong)? (?:{VIOLENCE}|{KILL}|{HIEP}|xam hai|duoi|ruot|duoi theo"
+         rf"|dap cua|pha cua|dap do|cam dao|cam rua|cam sung|cam gay|cam ma tau|cam kiem|doa giet|say ruou dap|dap nha)\b"
+         rf"|\b(?:{VIOLENCE}|{KILL}) (?:\w+ ){{0,2}}(?:ngay bay gio|bay gio|luc nay|ngay luc nay)\b",
+         anchored=False),
+    _cue("hiding_now", "imminent", "emergency",
+         r"\b(?:dang (?:tron|nap|chay tron|o nha hang xom|bi nhot|bi khoa)|phai (?:tron|chay) ra|bo chay ra duong"
+         r"|chay ra duong|dang o ngoai duong)\b", anchored=False),
+    _cue("kill_threat", "high", "domestic_violence",
+         rf"\b(?:(?:doa|se|sap|dinh|muon|doi|tinh|hua|bao|noi|the|quyet) (?:se )?(?:{KILL}|chem|dam|tat axit|dot nha|thieu song|xu)"
+         rf"|{KILL} (?:chet )?(?:toi|em|tui|minh|con(?! (?:gian|chuot|ga|heo|lon|vit|ca|muoi|ruoi|rui|sau|bo|ran))|chau|me|vo|ca nha|het|may|tao|nguoi nha)"
+         rf"|cho (?:toi|em|tui|minh|may|tao) chet|danh (?:cho )?chet|doa (?:cho )?chet)\b"),
+    _cue("weapon", "high", "emergency",
+         r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co) (?:dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
+         r"|tat axit|tat a xit|tat xang|dot (?:nha|nguoi)|(?:bang|lay) (?:gay|ghe|cay|bua|chai|gach|da|that lung|day dien|roi|cay sat|guoc|dep) (?:dap|danh|phang|quat|nem|choi))\b"),
+    _cue("severe_injury", "high", "emergency",
+         r"\b(?:gay xuong|bat tinh|hon me|chay mau (?:nhieu|dau|khong cam)|chan thuong so nao|khong tho duoc)\b",
+         anchored=False),
+    _cue("injury", "high", "emergency",
+         r"\b(?:chay (?:nhieu )?mau(?! (?:cam|chan rang|nuou))|gay (?:tay|chan|xuong|mui|rang|suon|co)|bat tinh|ngat xiu|ngat di|hon me|nhap vien"
+         r"|vao vien|di cap cuu|rach (?:dau|mat|tran|moi)|phai khau|phai cap cuu|vo dau|be dau|khau (?:may )?mui|bong (?:nang|nuoc soi|axit)|tim tai"
+         r"|thuong nang|gay tay|chan thuong so nao|dap dau vao tuong|sung het mat|bam dap)\b"),
+    _cue("sexual_violence", "high", "sexual_violence",
+         rf"\b(?:{HIEP}|cuong buc|cuong dam|xam hai(?: tinh duc)?|dam o|lam nhuc|sam so|so mo|so soang|so (?:vao )?(?:cho kin|vung kin|vung nhay cam|nguc|ngực|mong|duoi quan)"
+         r"|ep (?:\w+ )?(?:quan he|ngu|lam chuyen do|lam chuyen ay|lam tinh|xem phim sex|xem phim nguoi lon|chup anh nong|cho so)"
+         r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon))\b"),
+    _cue("trafficking", "high", "forced_marriage_trafficking",
+         r"\b(?:giu (?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
+         r"|lua ban|buon nguoi|khong cho ve nuoc|bi giam long|no dan lam khong cong|khong duoc ra ngoai|lam viec khong luong"
+         r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua sang|lua qua)\b"),
+    _cue("locked_in", "imminent", "emergency",
+         r"\b(?:nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b) (?:\w+ )?(?:trong|o|lai)|khoa (?:cua )?nhot|bi nhot|bi giam|bi xich|bi troi|khoa trai|khong cho (?:ra khoi|ra ngoai|di dau))\b"),
+    _cue("child_marriage", "high", "forced_marriage_trafficking",
+         r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
+         r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon))"),
+    _cue("shelter_tonight", "high", "shelter",
+         r"\b(?:(?:can|xin|tim|khong co) (?:cho|noi) (?:o|ngu|tru|tam lanh|tron)(?: \w+){0,6} (?:toi nay|dem nay|bay gio|ngay)"
+         r"|khong co cho (?:o|ngu|ve) (?:toi nay|dem nay)|khong dam ve nha (?:toi nay|dem nay)|khong dam ve nha)\b"),
+    # --- ongoing violence (medium): anchored, negatable ---
+    _cue("violence", "medium", "domestic_violence",
+         rf"\b(?:{VIOLENCE}|chui|chui boi|xuc pham|si nhuc|doa|de doa|bat nat|kiem soat|co lap|khong cho (?:di|gap|ve|lam)|duoi ra khoi nha"
+         rf"|an hiep|quay roi|danh dap|bo doi|khong cho an|lay het tien|giu het tien|bat dua tien|ep dua tien|ghen tuong"
+         rf"|la het|chui mang|nhuc ma|cam (?:di|ra|gap|lam|ve)|khong dua tien|xin tung dong|tung dong|quang do|dap do)\b"),
+    _cue("harassment", "medium", "sexual_harassment",
+         r"\b(?:om eo|om (?:em|toi|tui|minh)|so (?:dui|mong|nguoi|tay|eo|nguc)|nhan tin (?:ban|khieu dam|gheo|tuc tiu)"
+         r"|gui anh (?:nong|khieu dam|nhay cam)|khong chiu (?:thi|la) (?:cho nghi|duoi|tru luong)|gheo (?:em|toi|tui)"
+         r"|noi tuc tiu|quay roi|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam))\b"),
+    _cue("fear", "medium", "domestic_violence",
+         r"\b(?:so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
+)
+
+
+@dataclass
+class Assessment:
+    risk: str = "none"
+    topic: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    child: bool = False
+
+
+def _anchor_near(text: str, start: int, end: int, window: int = 60) -> bool:
+    if START_PASSIVE.search(text):
+        return True
+    text = GENERIC.sub(lambda m: "_" * len(m.group()), text)
+    before = text[max(0, start - window):start]
+    after = text[end:end + 30]
+    return bool(ANCHOR.search(before) or ANCHOR.search(after) or ANCHOR.search(text[start:end]))
+
+
+def assess(text: str, *, normalized: str | None = None) -> Assessment:
+    """Risk the text alone shows. ``text`` is the raw message; ``normalized`` may be passed when
+    the caller has it already."""
+    norm = normalized if normalized is not None else normalize(text)
+    result = Assessment()
+    if not norm:
+        return result
+    accented = fold(clean(text)) if text else norm  # folded but without teencode: for "từ từ" checks
+    animal = bool(ANIMAL.search(norm))
+    media = bool(MEDIA.search(norm))
+    info_like = bool(INFO_START.search(norm) and INFO_WORDS.search(norm))
+    lowered = clean(text).lower() if text else ""
+    child = bool(CHILD.search(norm))
+    child_victim = child and bool(
+        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,4}} bi\b", norm)
+        or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
+        or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm))
+    for cue in CUES:
+        for m in cue.pattern.finditer(norm):
+            if cue.name == "suicide_tu_tu" and lowered and "tự tử" not in lowered and "từ từ" in lowered:
+                continue  # written with accents as "từ từ" (slowly), not "tự tử"
+            if cue.negatable and NEGATION.search(norm[:m.start()]):
+                continue
+            if cue.anchored:
+                if animal or media or info_like:
+                    continue
+                if not _anchor_near(norm, m.start(), m.end()):
+                    continue
+            level, topic = cue.level, cue.topic
+            if cue.name == "kill_threat" and NOW.search(norm):
+                level = "imminent"
+            if cue.name == "weapon" and NOW.search(norm) and re.search(r"\bdang\b", norm):
+                level = "imminent"
+            if cue.name == "violence" and child_victim and not PEER.search(norm) and re.search(VIOLENCE, norm[m.start():m.end()]):
+                # an adult hurting a child is child abuse: high by the taxonomy
+                level, topic = "high", "child_abuse"
+            if cue.name == "sexual_violence" and child:
+                topic = "child_abuse"
+            if risk_rank(level) > risk_rank(result.risk) or result.topic is None:
+                if risk_rank(level) >= risk_rank(result.risk):
+                    result.topic = topic
+            result.risk = max_risk(result.risk, level)
+            result.reasons.append(cue.name)
+            break
+    result.child = child
+    _ = accented
+    return result

@@ -1,0 +1,44 @@
+"""Where the project's files are, independent of the working directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "bot" / "config.yml"
+DOMAIN = ROOT / "bot" / "domain"
+ENDPOINTS = ROOT / "bot" / "endpoints.yml"
+CREDENTIALS = ROOT / "bot" / "credentials.yml"
+NLU_DATA = ROOT / "data" / "nlu"
+DIALOGUE_DATA = ROOT / "data" / "dialogue"
+KB = ROOT / "data" / "kb"
+MODELS = ROOT / "models"
+MODEL_NAME = "helpline"
+REPORTS = ROOT / "reports"
+DEV_CASES = ROOT.parent / "shared" / "eval" / "dev_cases.jsonl"
+SCORER = ROOT.parent / "shared" / "eval" / "score.py"
+
+# Files whose change makes the trained model stale. The risk rules and the intent → topic table
+# are not here on purpose: they run at parse time and need no retraining.
+TRAINING_INPUTS = [CONFIG, DOMAIN, NLU_DATA, DIALOGUE_DATA, KB / "localities.yml", KB / "relationships.yml",
+                   ROOT / "bot" / "nlu" / "normalize.py", ROOT / "bot" / "nlu" / "components.py",
+                   ROOT / "bot" / "nlu" / "gazetteer.py"]
+
+
+def newest_mtime(paths) -> float:
+    latest = 0.0
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in p.rglob("*"):
+                if f.is_file():
+                    latest = max(latest, f.stat().st_mtime)
+        elif p.exists():
+            latest = max(latest, p.stat().st_mtime)
+    return latest
+
+
+def latest_model(models_dir: Path = MODELS) -> Path | None:
+    if not models_dir.is_dir():
+        return None
+    found = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None

@@ -1,0 +1,90 @@
+"""Start the action server and the Rasa server on loopback, wait until both answer, then chat.
+Children are stopped when the chat ends or on Ctrl-C."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bot import paths
+from bot.messages import _
+
+RASA_PORT = int(os.environ.get("HELPLINE_RASA_PORT", "5005"))
+ACTIONS_PORT = int(os.environ.get("HELPLINE_ACTIONS_PORT", "5055"))
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start_servers(model: Path, log_dir: Path = paths.ROOT / "var" / "log") -> list[subprocess.Popen]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    token = os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24)
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(ACTIONS_PORT), "--logging-config-file",
+         str(paths.ROOT / "bot" / "logging.yml")],
+        cwd=paths.ROOT, env=env, stdout=open(log_dir / "actions.log", "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    rasa = subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(RASA_PORT), "-m", str(model),
+         "--enable-api", "--auth-token", token, "--endpoints", str(paths.ENDPOINTS),
+         "--credentials", str(paths.CREDENTIALS), "--logging-config-file", str(paths.ROOT / "bot" / "logging.yml")],
+        cwd=paths.ROOT, env=env, stdout=open(log_dir / "rasa.log", "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    return [actions, rasa]
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def run_bot_and_chat(model: Path | None, chat: bool = True) -> int:
+    if model is None:
+        print(_("No trained model. Run `make model` first."), file=sys.stderr)
+        return 2
+    procs = start_servers(model)
+    try:
+        print(_("Starting the bot (about 30 seconds)..."), flush=True)
+        ok = _wait(f"http://127.0.0.1:{ACTIONS_PORT}/health", procs[0], 60) and \
+            _wait(f"http://127.0.0.1:{RASA_PORT}/", procs[1], 180)
+        if not ok:
+            print(_("The bot did not start; see var/log/rasa.log and var/log/actions.log."), file=sys.stderr)
+            return 1
+        if not chat:
+            print(_("Rasa on 127.0.0.1:%(r)s, actions on 127.0.0.1:%(a)s. Ctrl-C stops.") % {"r": RASA_PORT, "a": ACTIONS_PORT})
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            return 1
+        from bot.chat import chat_loop
+
+        return chat_loop(f"http://127.0.0.1:{RASA_PORT}")
+    finally:
+        stop(procs)
