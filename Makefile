@@ -30,8 +30,7 @@ model: setup
 	$(HELPLINE) train --if-stale
 
 validate: setup
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m rasa data validate --config bot/config.yml --domain bot/domain \
-	  --data data/nlu data/dialogue --fail-on-warnings
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m bot.validate
 
 eval: model
 	$(HELPLINE) eval

@@ -19,6 +19,7 @@ from typing import Optional
 
 from bot import intents as I
 from bot.nlu import risk as R
+from bot.nlu.commands import command_for
 from bot.nlu.normalize import normalize
 
 # Below this confidence an urgent base risk from the model is not trusted on its own; the
@@ -46,6 +47,9 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
                normalized: Optional[str] = None) -> Understanding:
     norm = normalized if normalized is not None else normalize(text)
     model_intent = intent
+    command = command_for(text)
+    if command:
+        intent, confidence = command, 1.0
     meta = I.info(intent) if intent else I.IntentInfo("out_of_scope", kind="other")
     base = meta.base_risk
     reasons: list[str] = []

@@ -16,6 +16,11 @@ from bot.nlu.normalize import clean, tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSON_PRIORITY = ("child", "other", "self")
+# Phrases that contain a relationship word but are not one once folded: "phòng chống" is not
+# "phòng chồng", "chống lại" is not a husband.
+STOP_PHRASES = ("phong chong", "chong lai", "chong doi", "chong chi", "chong tay", "chong nang", "chong tham",
+                "chong dich", "chong say", "chong gay", "chong tra", "chong chay", "chong ngap", "chong bao luc",
+                "chong buon nguoi", "chong xam hai")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Gazetteer:
                 phrases.setdefault(_key(alias), ("locality", item["id"]))
             for unit in item.get("new_units") or []:
                 phrases.setdefault(_key(unit), ("locality", item["id"]))
+        for phrase in STOP_PHRASES:
+            phrases[_key(phrase)] = ("_stop", "")
         for alias in loc.get("province_aliases") or []:
             phrases.setdefault(_key(alias), ("province", "da_nang"))
         for value, words in (rel.get("relationships") or {}).items():
@@ -78,7 +85,8 @@ class Gazetteer:
                 hit = self.phrases.get(tuple(words[i:i + n]))
                 if hit:
                     start, end = toks[i].start, toks[i + n - 1].end
-                    found.append(Found(hit[0], hit[1], start, end, cleaned[start:end]))
+                    if hit[0] != "_stop":
+                        found.append(Found(hit[0], hit[1], start, end, cleaned[start:end]))
                     i += n
                     break
             else:

@@ -64,3 +64,14 @@ def test_token_offsets_point_into_cleaned_text():
 def test_long_message_is_handled():
     text = "chồng em đánh em " * 2000
     assert normalize(text).startswith("chong em danh em")
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("STOP", "unsubscribe"), ("Hủy", "unsubscribe"), ("HUY!", "unsubscribe"), ("tu choi", "unsubscribe"),
+    ("DK", "subscribe"), ("ĐĂNG KÝ", "subscribe"), ("dang ky", "subscribe"),
+    ("XOA", "delete_data"), ("Xóa dữ liệu", "delete_data"), ("xoá", "delete_data"),
+    ("hủy vé xe khách giúp tôi", None), ("stop lại đi anh ơi em sợ", None),
+])
+def test_service_keywords(text, intent):
+    from bot.nlu.commands import command_for
+    assert command_for(text) == intent
