@@ -29,6 +29,12 @@ def _quiet_frameworks() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("rasa", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:  # Rasa 3.6 logs parse results (with the message text) through structlog at debug
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.ERROR)
+    except ImportError:
+        pass
 
 
 # --- classify -----------------------------------------------------------------------------
@@ -45,12 +51,15 @@ def cmd_classify(args) -> int:
         print(f"helpline classify: no trained model found ({args.model or paths.MODELS}). "
               "Train one with `make model` or `helpline train`.", file=sys.stderr)
         return 2
+    # Results go to a private copy of stdout; anything a library prints goes to stderr, so the
+    # JSON stream stays clean.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout = sys.stderr
     _quiet_frameworks()
     from bot.classifier import Classifier
 
     clf = Classifier.load(model)
     stdin = sys.stdin.buffer
-    out = sys.stdout
     for raw in stdin:
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if args.jsonl:

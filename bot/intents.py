@@ -68,7 +68,9 @@ INTENTS: dict[str, IntentInfo] = {
     "disclose_online_violence": IntentInfo("online_violence", "medium", "disclosure"),
     # forced marriage and trafficking
     "ask_trafficking": IntentInfo("forced_marriage_trafficking"),
-    "disclose_trafficking": IntentInfo("forced_marriage_trafficking", "high", "disclosure"),
+    # a suspicious job offer is a disclosure to take seriously (medium); held papers, being sold,
+    # a missing daughter or a child bride are raised to high by the rules
+    "disclose_trafficking": IntentInfo("forced_marriage_trafficking", "medium", "disclosure"),
     # legal
     "ask_legal_aid": IntentInfo("legal_aid"),
     "ask_penalty": IntentInfo("legal_aid"),

@@ -33,17 +33,22 @@ def _alt(*words: str) -> str:
 
 # --- vocabulary (folded, teencode-expanded forms) -------------------------------------------
 SELF = _alt("toi", "em", "tui", "minh", "tao", "to", "con", "chau", "tk", "bon toi", "chung toi")
+# Folded words that are also common non-family words are left out or need a second word:
+# "có" = "cô", "đi" = "dì", "đường" = "dượng", "thấy" = "thầy", "bỏ" = "bố", "câu" = "cậu".
 FAMILY = _alt(
-    "chong", "vo", "bo", "ba", "cha", "me", "ma", "me ke", "bo duong", "duong", "anh ho", "chi ho",
-    "chu", "bac", "cau", "di", "co", "ong", "ba noi", "me chong", "bo chong", "anh trai", "em trai",
-    "chi gai", "em gai", "con trai", "con gai", "con dau", "nguoi yeu", "ban trai", "chong cu",
-    "vo cu", "sep", "quan doc", "to truong", "thay", "thay giao", "co giao", "hang xom", "nguoi la",
+    "chong", "vo", "ba", "cha", "me", "me ke", "bo duong", "ba duong", "anh ho", "chi ho",
+    "ong noi", "ong ngoai", "ba noi", "ba ngoai", "me chong", "bo chong", "anh trai", "em trai",
+    "chi gai", "em gai", "con trai", "con gai", "con dau", "con re", "nguoi yeu", "ban trai", "chong cu",
+    "vo cu", "sep", "quan doc", "to truong", "thay giao", "thay day", "co giao", "hang xom", "nguoi la",
+    "chu ruot", "bac ruot", "cau ruot", "di ruot", "bo toi", "bo em", "bo minh", "bo tui", "bo no",
+    "ong chu", "ba chu", "dong nghiep", "ban cung lop", "chu bao ve",
 )
 THIRD = _alt("no", "han", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "hanh", "thang do", "thang kia",
              "ga do", "ke do", "lao", "may dua", "tui no", "bon no", "chung no")
 ANCHOR = re.compile(rf"\b(?:{SELF}|{FAMILY}|{THIRD})\b")
 # Generic nouns that contain anchor words ("trẻ em", "người ta") are masked before the search.
-GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be)\b")
+GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be|nan nhan"
+                     r"|nguoi bi|mot nguoi|con cai|tre nho|phong chong|phong tranh|cho em hoi|cho toi hoi|cho minh hoi)\b")
 # Vietnamese drops the subject: a message that opens with "bị" is about the writer.
 START_PASSIVE = re.compile(r"^(?:(?:da|vua|moi|lai|tung|cu|hay|thuong|suyt|hom qua|toi qua|hom nay) )*bi\b")
 CHILD = re.compile(
@@ -65,6 +70,13 @@ INFO_WORDS = re.compile(
     r"\b(?:bi phat|phat bao nhieu|xu phat|xu ly|bao nhieu nam|may nam|an tu|toi gi|co phai|la gi"
     r"|nhu the nao|the nao|quy dinh|luat|dieu|nghi dinh|co bi|co duoc|trach nhiem)\b"
 )
+# Phrases of someone asking *about* a subject (a school project, prevention, signs) rather than
+# telling what happens to them.
+INFO_STRONG = re.compile(
+    r"\b(?:phong tranh|nhan biet|dau hieu|lam sao de|cach phong|thuyet trinh|bai tap|nghien cuu|tim hieu"
+    r"|tuyen truyen|luan van|khao sat|noi chung|thong ke|giao duc gioi tinh|day con|day tre|bao ve con"
+    r"|kham cho nan nhan|nan nhan bi|cho nan nhan|doi voi nan nhan)\b")
+VICTIM_SAYS = re.compile(r"\b(?:toi|em|tui|minh|tao|con toi|con em|con tui|chau toi|chau em|vo toi|me toi|chi toi) (?:\w+ ){0,2}bi\b")
 NOW = re.compile(r"\b(?:dang|van dang|lai dang|bay gio|luc nay|ngay luc nay|toi nay|dem nay|ngay bay gio|hien gio|chu)\b")
 
 # "đánh" that is not violence: đánh giá (assess), đánh răng (teeth), đánh máy (type), đánh rơi
@@ -114,11 +126,13 @@ CUES: tuple[Cue, ...] = (
          r"|song chi cho chat dat|khong con ly do (?:de )?song|khong muon ton tai|ket thuc cuoc (?:doi|song)"
          r"|bien mat mai mai|vinh biet|tu hai|tu lam hai|tu lam dau|rach tay|cat tay|cat co tay|treo co"
          r"|uong thuoc (?:ngu|chuot|tru sau|diet co)|uong het (?:vi|lo|hop) thuoc|nhay (?:cau|song|lau|tu tang)"
-         r"|thuoc chuot|di theo (?:ba|me|con) luon|ra di vinh vien|nghi quan)\b",
+         r"|thuoc chuot|di theo (?:ba|me|con) luon|ra di vinh vien|nghi quan|dung tren (?:san thuong|noc nha|mai nha|cau|lan can)"
+         r"|tren san thuong|nhay xuong|khong muon thuc day|ngu luon khong day|cai chet|chet la het|giai thoat)\b",
          anchored=False, negatable=False),
     _cue("suicide_tu_tu", "imminent", "self_harm",
          r"\b(?:(?:muon|dinh|se|nghi (?:den|toi)(?: chuyen)?|y dinh|thu|tinh|quyet dinh|phai|hay la|chac|co nen) tu tu"
-         r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat))\b", anchored=False, negatable=False),
+         r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat|la cach|la giai phap)|nghi tu tu|dinh tu tu|tu tu mat)\b",
+         anchored=False, negatable=False),
     _cue("want_to_die", "imminent", "self_harm",
          r"(?<!nong )(?<!cuoi )(?<!doi )(?<!lanh )(?<!ngua )(?<!dep )(?<!ngon )(?<!vui )(?<!so )(?<!dau )(?<!met )"
          r"(?<!nho )(?<!ngu )(?<!thuong )(?<!ghet )(?<!them )(?<!me )(?<!hoi hop )"
@@ -131,7 +145,8 @@ CUES: tuple[Cue, ...] = (
          anchored=False, negatable=False),
     _cue("attack_now", "imminent", "emergency",
          rf"\b(?:dang|van dang|lai dang|van con dang)(?: bi| bi no| bi chong)? (?:{VIOLENCE}|{KILL}|{HIEP}|xam hai|duoi|ruot|duoi theo"
-         rf"|dap cua|pha cua|dap do|cam dao|cam rua|cam sung|cam gay|cam ma tau|cam kiem|doa giet|say ruou dap|dap nha)\b"
+         rf"|dap cua|pha cua|dap do|cam dao|cam rua|cam sung|cam gay|cam ma tau|cam kiem|doa giet|say ruou dap|dap nha"
+         rf"|di theo|bam theo|rinh|siet co|bop co|o ngoai cua|dung ngoai cua|dung truoc nha|dap cua)\b"
          rf"|\b(?:{VIOLENCE}|{KILL}) (?:\w+ ){{0,2}}(?:ngay bay gio|bay gio|luc nay|ngay luc nay)\b",
          anchored=False),
     _cue("hiding_now", "imminent", "emergency",
@@ -141,25 +156,33 @@ CUES: tuple[Cue, ...] = (
          rf"\b(?:(?:doa|se|sap|dinh|muon|doi|tinh|hua|bao|noi|the|quyet) (?:se )?(?:{KILL}|chem|dam|tat axit|dot nha|thieu song|xu)"
          rf"|{KILL} (?:chet )?(?:toi|em|tui|minh|con(?! (?:gian|chuot|ga|heo|lon|vit|ca|muoi|ruoi|rui|sau|bo|ran))|chau|me|vo|ca nha|het|may|tao|nguoi nha)"
          rf"|cho (?:toi|em|tui|minh|may|tao) chet|danh (?:cho )?chet|doa (?:cho )?chet)\b"),
-    _cue("weapon", "high", "emergency",
+    _cue("weapon", "high", "violence",
          r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co) (?:dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
-         r"|tat axit|tat a xit|tat xang|dot (?:nha|nguoi)|(?:bang|lay) (?:gay|ghe|cay|bua|chai|gach|da|that lung|day dien|roi|cay sat|guoc|dep) (?:dap|danh|phang|quat|nem|choi))\b"),
-    _cue("severe_injury", "high", "emergency",
+         r"|tat axit|tat a xit|tat xang|dot (?:nha|nguoi)|(?:danh|dap|quat|phang) (?:\w+ )?bang (?:gay|roi|cay|ghe|that lung|day|guoc|chai|gach|da|sat|dao)|(?:bang|lay) (?:gay|ghe|cay|bua|chai|gach|da|that lung|day dien|roi|cay sat|guoc|dep) (?:dap|danh|phang|quat|nem|choi))\b"),
+    _cue("severe_injury", "high", "violence",
          r"\b(?:gay xuong|bat tinh|hon me|chay mau (?:nhieu|dau|khong cam)|chan thuong so nao|khong tho duoc)\b",
          anchored=False),
-    _cue("injury", "high", "emergency",
+    _cue("injury", "high", "violence",
          r"\b(?:chay (?:nhieu )?mau(?! (?:cam|chan rang|nuou))|gay (?:tay|chan|xuong|mui|rang|suon|co)|bat tinh|ngat xiu|ngat di|hon me|nhap vien"
          r"|vao vien|di cap cuu|rach (?:dau|mat|tran|moi)|phai khau|phai cap cuu|vo dau|be dau|khau (?:may )?mui|bong (?:nang|nuoc soi|axit)|tim tai"
-         r"|thuong nang|gay tay|chan thuong so nao|dap dau vao tuong|sung het mat|bam dap)\b"),
+         r"|thuong nang|gay tay|chan thuong so nao|dap dau vao tuong|sung het mat|bam dap|ra mau"
+         r"|(?:tay|chan|xuong|suon|mui|rang|co tay) (?:\w+ )?(?:bi )?gay)\b"),
     _cue("sexual_violence", "high", "sexual_violence",
          rf"\b(?:{HIEP}|cuong buc|cuong dam|xam hai(?: tinh duc)?|dam o|lam nhuc|sam so|so mo|so soang|so (?:vao )?(?:cho kin|vung kin|vung nhay cam|nguc|ngực|mong|duoi quan)"
          r"|ep (?:\w+ )?(?:quan he|ngu|lam chuyen do|lam chuyen ay|lam tinh|xem phim sex|xem phim nguoi lon|chup anh nong|cho so)"
-         r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon))\b"),
+         r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon)"
+         r"|coi quan|coi do|coi ao|khoa than|anh nude|anh nong|lam chuyen do|lam chuyen ay|quan he voi (?:em|toi|con|chau|tui)"
+         r"|so (?:vao )?nguoi|so mo|so len|hon (?:em|toi|con|chau) (?:\w+ )?(?:cuong|ep)|(?:doa|de doa) (?:\w+ )?(?:dang|gui|tung|phat tan|phat) (?:\w+ )?anh)\b"),
     _cue("trafficking", "high", "forced_marriage_trafficking",
-         r"\b(?:giu (?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
+         r"\b(?:mat lien lac|bat coc|(?:giu|lay) (?:\w+ )?(?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
          r"|lua ban|buon nguoi|khong cho ve nuoc|bi giam long|no dan lam khong cong|khong duoc ra ngoai|lam viec khong luong"
-         r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua sang|lua qua)\b"),
-    _cue("locked_in", "imminent", "emergency",
+         r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua sang|lua qua)\b", anchored=False),
+    _cue("strangulation", "high", "violence",
+         r"\b(?:bop co|siet co|ghi co|bop nghet|siet nghet|ngat tho|khong tho duoc|dim nuoc|xiu luon|ngat luon)\b"),
+    _cue("pregnancy_violence", "high", "domestic_violence",
+         r"\b(?:mang thai|co thai|co bau|dang bau|bung bau)\b.*\b(?:danh|da|dap|xo|ra mau|chay mau|dau bung)\b"
+         r"|\b(?:danh|da|dap|xo)\b.*\b(?:mang thai|co thai|co bau|dang bau|bung bau)\b"),
+    _cue("locked_in", "imminent", "violence",
          r"\b(?:nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b) (?:\w+ )?(?:trong|o|lai)|khoa (?:cua )?nhot|bi nhot|bi giam|bi xich|bi troi|khoa trai|khong cho (?:ra khoi|ra ngoai|di dau))\b"),
     _cue("child_marriage", "high", "forced_marriage_trafficking",
          r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
@@ -175,9 +198,9 @@ CUES: tuple[Cue, ...] = (
     _cue("harassment", "medium", "sexual_harassment",
          r"\b(?:om eo|om (?:em|toi|tui|minh)|so (?:dui|mong|nguoi|tay|eo|nguc)|nhan tin (?:ban|khieu dam|gheo|tuc tiu)"
          r"|gui anh (?:nong|khieu dam|nhay cam)|khong chiu (?:thi|la) (?:cho nghi|duoi|tru luong)|gheo (?:em|toi|tui)"
-         r"|noi tuc tiu|quay roi|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam))\b"),
+         r"|noi tuc tiu|quay roi|co xat|ap sat|nhin trom|quay len|chup len|chup trom|quay trom|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam))\b"),
     _cue("fear", "medium", "domestic_violence",
-         r"\b(?:so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
+         r"\b(?:khong an toan|khong ai hieu (?:toi|em|minh|tui)|so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
 )
 
 
@@ -192,6 +215,8 @@ class Assessment:
 def _anchor_near(text: str, start: int, end: int, window: int = 60) -> bool:
     if START_PASSIVE.search(text):
         return True
+    if CHILD.search(text):  # "học sinh lớp 5", "bé 8 tuổi": a particular child
+        return True
     text = GENERIC.sub(lambda m: "_" * len(m.group()), text)
     before = text[max(0, start - window):start]
     after = text[end:end + 30]
@@ -205,14 +230,14 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
     result = Assessment()
     if not norm:
         return result
-    accented = fold(clean(text)) if text else norm  # folded but without teencode: for "từ từ" checks
     animal = bool(ANIMAL.search(norm))
     media = bool(MEDIA.search(norm))
-    info_like = bool(INFO_START.search(norm) and INFO_WORDS.search(norm))
+    info_like = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)) \
+        and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm))
     lowered = clean(text).lower() if text else ""
     child = bool(CHILD.search(norm))
     child_victim = child and bool(
-        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,4}} bi\b", norm)
+        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
         or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
         or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm))
     for cue in CUES:
@@ -242,6 +267,10 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
             result.risk = max_risk(result.risk, level)
             result.reasons.append(cue.name)
             break
+    if result.topic == "violence":
+        # who is hurt decides the topic: a child → child abuse; happening now → emergency;
+        # otherwise the usual case, violence at home
+        result.topic = "child_abuse" if child_victim else ("emergency" if result.risk == "imminent" or NOW.search(norm)
+                                                           else "domestic_violence")
     result.child = child
-    _ = accented
     return result
