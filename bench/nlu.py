@@ -622,8 +622,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of cv,train,serve")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "nlu.json"), help="JSON results file")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 folds and 100 messages")
-    ap.add_argument("--cv-timeout", type=float, default=5400.0, help="seconds per cross-validation (default 5400)")
-    ap.add_argument("--train-timeout", type=float, default=3600.0, help="seconds per rasa train (default 3600)")
+    ap.add_argument("--cv-timeout", type=float, default=10800.0, help="seconds per cross-validation (default 10800)")
+    ap.add_argument("--train-timeout", type=float, default=7200.0, help="seconds per rasa train (default 7200)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs, reports, models)")
     args = ap.parse_args(argv)
 

@@ -43,8 +43,8 @@ FAMILY = _alt(
     "chu ruot", "bac ruot", "cau ruot", "di ruot", "bo toi", "bo em", "bo minh", "bo tui", "bo no",
     "ong chu", "ba chu", "dong nghiep", "ban cung lop", "chu bao ve",
 )
-THIRD = _alt("no", "han", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "hanh", "thang do", "thang kia",
-             "ga do", "ke do", "lao", "may dua", "tui no", "bon no", "chung no")
+THIRD = _alt("no", "han", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "thang do", "thang kia",
+             "ga do", "ke do", "may dua", "tui no", "bon no", "chung no")
 ANCHOR = re.compile(rf"\b(?:{SELF}|{FAMILY}|{THIRD})\b")
 # Generic nouns that contain anchor words ("trẻ em", "người ta") are masked before the search.
 GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be|nan nhan"
@@ -127,7 +127,7 @@ CUES: tuple[Cue, ...] = (
          r"|bien mat mai mai|vinh biet|tu hai|tu lam hai|tu lam dau|rach tay|cat tay|cat co tay|treo co"
          r"|uong thuoc (?:ngu|chuot|tru sau|diet co)|uong het (?:vi|lo|hop) thuoc|nhay (?:cau|song|lau|tu tang)"
          r"|thuoc chuot|di theo (?:ba|me|con) luon|ra di vinh vien|nghi quan|dung tren (?:san thuong|noc nha|mai nha|cau|lan can)"
-         r"|tren san thuong|nhay xuong|khong muon thuc day|ngu luon khong day|cai chet|chet la het|giai thoat)\b",
+         r"|tren san thuong|nhay xuong|tuyet menh|di mai mai|khong bao gio (?:day|thuc day|tinh day) nua|khong muon thuc day|ngu luon khong day|cai chet|chet la het|giai thoat)\b",
          anchored=False, negatable=False),
     _cue("suicide_tu_tu", "imminent", "self_harm",
          r"\b(?:(?:muon|dinh|se|nghi (?:den|toi)(?: chuyen)?|y dinh|thu|tinh|quyet dinh|phai|hay la|chac|co nen) tu tu"
@@ -172,11 +172,11 @@ CUES: tuple[Cue, ...] = (
          r"|ep (?:\w+ )?(?:quan he|ngu|lam chuyen do|lam chuyen ay|lam tinh|xem phim sex|xem phim nguoi lon|chup anh nong|cho so)"
          r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon)"
          r"|coi quan|coi do|coi ao|khoa than|anh nude|anh nong|lam chuyen do|lam chuyen ay|quan he voi (?:em|toi|con|chau|tui)"
-         r"|so (?:vao )?nguoi|so mo|so len|hon (?:em|toi|con|chau) (?:\w+ )?(?:cuong|ep)|(?:doa|de doa) (?:\w+ )?(?:dang|gui|tung|phat tan|phat) (?:\w+ )?anh)\b"),
+         r"|so (?:vao )?nguoi|so mo|(?:quan ao|quan|ao) (?:\w+ )?bi coi|bi coi (?:do|quan|ao)|vao phong (?:\w+ ){0,2}(?:ban dem|luc ngu|nua dem)|so len|hon (?:em|toi|con|chau) (?:\w+ )?(?:cuong|ep)|(?:doa|de doa) (?:\w+ )?(?:dang|gui|tung|phat tan|phat) (?:\w+ )?anh)\b"),
     _cue("trafficking", "high", "forced_marriage_trafficking",
          r"\b(?:mat lien lac|bat coc|(?:giu|lay) (?:\w+ )?(?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
          r"|lua ban|buon nguoi|khong cho ve nuoc|bi giam long|no dan lam khong cong|khong duoc ra ngoai|lam viec khong luong"
-         r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua sang|lua qua)\b", anchored=False),
+         r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua (?:sang|qua) (?:\w+ )?(?:trung quoc|tq|campuchia|lao|bien gioi|nuoc ngoai|han quoc|dai loan))\b", anchored=False),
     _cue("strangulation", "high", "violence",
          r"\b(?:bop co|siet co|ghi co|bop nghet|siet nghet|ngat tho|khong tho duoc|dim nuoc|xiu luon|ngat luon)\b"),
     _cue("pregnancy_violence", "high", "domestic_violence",
@@ -201,6 +201,17 @@ CUES: tuple[Cue, ...] = (
          r"|noi tuc tiu|quay roi|co xat|ap sat|nhin trom|quay len|chup len|chup trom|quay trom|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam))\b"),
     _cue("fear", "medium", "domestic_violence",
          r"\b(?:khong an toan|khong ai hieu (?:toi|em|minh|tui)|so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
+)
+
+
+# Words whose diacritics remove the ambiguity of their folded form: "hiếp" (rape) is not "hiệp"
+# (a half in football, an association), "tự tử" (suicide) is not "từ từ" (slowly). Checked on
+# the accented text when the writer used diacritics.
+ACCENTED_CUES = (
+    ("hiếp", "high", "sexual_violence", True),
+    ("tự tử", "imminent", "self_harm", False),
+    ("tự sát", "imminent", "self_harm", False),
+    ("tự vẫn", "imminent", "self_harm", False),
 )
 
 
@@ -267,6 +278,12 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
             result.risk = max_risk(result.risk, level)
             result.reasons.append(cue.name)
             break
+    for word, level, topic, anchored in ACCENTED_CUES:
+        if word in lowered and risk_rank(level) > risk_rank(result.risk) and not info_like:
+            if anchored and (animal or media or not (START_PASSIVE.search(norm) or ANCHOR.search(GENERIC.sub("_", norm)))):
+                continue
+            result.risk, result.topic = level, ("child_abuse" if topic == "sexual_violence" and child else topic)
+            result.reasons.append(f"accented:{fold(word).replace(' ', '_')}")
     if result.topic == "violence":
         # who is hurt decides the topic: a child → child abuse; happening now → emergency;
         # otherwise the usual case, violence at home
