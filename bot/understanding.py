@@ -24,7 +24,7 @@ from bot.nlu.normalize import normalize
 
 # Below this confidence an urgent base risk from the model is not trusted on its own; the
 # message is still treated as a disclosure (medium) so the person is offered a counsellor.
-URGENT_BASE_MIN_CONFIDENCE = 0.40
+URGENT_BASE_MIN_CONFIDENCE = 0.25
 # Topics where rules may replace the model's topic: the model had no specific subject.
 _GENERIC_TOPICS = {"chitchat", "out_of_scope", "help_contact", "request_counselor", "service_command"}
 

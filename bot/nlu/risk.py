@@ -65,7 +65,7 @@ PEER = re.compile(r"\b(?:ban cung lop|ban hoc|ban lop|lop ben|hoi dong|bat nat|b
 ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|bo|trau|chuot|khi|ca|cun|de|ngua)|meo nha|cun|thu cung|gia suc)\b")
 MEDIA = re.compile(
     r"\b(?:phim|game|tro choi|truyen|tieu thuyet|bai hat|nhan vat|tran dau|bong da|tran bong|doi tuyen"
-    r"|lien quan|pubg|free fire|clip hai|video hai|dien vien|ca si|sach|lich su|chien tranh|tin tuc|thoi su"
+    r"|lien quan|pubg|free fire|clip hai|video hai|ti so|hang thu|hang cong|thu mon|tien dao|hiep mot|hiep hai|thua \d|thang \d|dien vien|ca si|sach|lich su|chien tranh|tin tuc|thoi su"
     r"|bo phim|tap phim|hoat hinh|anime|manga|kich ban|vo thuat|hoc vo|boxing|quyen anh|vo si)\b"
 )
 NEGATION = re.compile(r"\b(?:khong|chua|chang|khong he|chua he|khong co ai|dau co)\s+(?:\w+\s+){0,1}$")
@@ -80,7 +80,7 @@ INFO_STRONG = re.compile(
     r"\b(?:phong tranh|nhan biet|dau hieu|cach phong|thuyet trinh|bai tap|nghien cuu|tim hieu"
     r"|tuyen truyen|luan van|khao sat|noi chung|thong ke|giao duc gioi tinh|day con|day tre|bao ve con"
     r"|kham cho nan nhan|nan nhan bi|cho nan nhan|doi voi nan nhan|luan van|tieu luan|nghi luan|phan tich|du an"
-    r"|so lieu|thong ke|canh bao|y nghia|bai van|de tai)\b")
+    r"|so lieu|thong ke|canh bao|y nghia|bai van|de tai|de phong|phong ngua|quy tac|day (?:tui nho|hoc sinh|cac em|tre|be|cac con))\b")
 VICTIM_SAYS = re.compile(r"\b(?:toi|em|tui|minh|tao|con toi|con em|con tui|chau toi|chau em|vo toi|me toi|chi toi)"
                          r"(?! (?:hiep|giet|xam|buon|cuong|lam dung|dam o|bao luc))(?: \w+){0,2} bi\b")
 # the writer's own intention: overrides "this looks like a school project"
@@ -105,7 +105,7 @@ _OBJ = "(?:vao|toi|em|tui|minh|con|vo|me|chau|be|chi|nguoi|mat|dau|bung|nguc|lun
 VIOLENCE = (rf"(?:{DANH}|dap(?! (?:xe|chan|lua|de|ung|an))|da {_OBJ}|dam {_OBJ}|tat {_OBJ}|xo day|xo nga|nem (?:do|ghe|chen|bat|dia|coc|{_OBJ})"
             rf"|bi (?:\w+ )?(?:tat|da|dam|can|cao|dap)\b|bop co|chem|cao {_OBJ}|can {_OBJ}|hanh hung|bao hanh|bao luc|dap pha|tat tai|uynh|dam bung|dot (?:nha|nguoi|do)"
             rf"|troi (?:tay|chan|lai)|nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b)|bi giam|bat coc|cuong buc|quang (?:do|noi|chen|bat|ghe)|dap do)")
-KILL_NOT = _alt("thoi gian", "ruoi", "muoi", "gian", "chuot", "ga", "heo", "lon", "vit", "bo", "ca",
+KILL_NOT = _alt("thoi gian", "ruoi", "muoi", "gian", "chuot", "ga", "heo", "lon", "vit", "bo", "ca(?! (?:nha|gia dinh|lo|me|con|hai|ba))",
                 "con ga", "con heo", "con lon", "con vit", "con ca", "con gian", "con chuot", "con muoi",
                 "con ruoi", "thi gio", "sau", "boss", "quai", "zombie")
 KILL = rf"(?:giet|giet chet|chem chet|dam chet|danh chet|bop chet|giet(?! {KILL_NOT}\b))"
@@ -135,9 +135,11 @@ CUES: tuple[Cue, ...] = (
          r"|khong con thiet song|khong muon song nua|khong thiet tha song|song de lam gi|song lam gi nua|song cung vo nghia"
          r"|song chi cho chat dat|khong con ly do (?:de )?song|khong muon ton tai|ket thuc cuoc (?:doi|song)"
          r"|bien mat mai mai|vinh biet|tu hai|tu lam hai|tu lam dau|rach tay|cat tay|cat co tay|treo co"
-         r"|uong thuoc (?:ngu|chuot|tru sau|diet co)|uong het (?:vi|lo|hop) thuoc|nhay (?:cau|song|lau|tu tang)"
+         r"|uong (?:thuoc )?(?:ngu|chuot|tru sau|diet co|sau|thuoc sau|diet chuot|tru co|la ngon|bo chuot)|uong het (?:vi|lo|hop) thuoc|nhay (?:cau|song|lau|tu tang)"
          r"|thuoc chuot|di theo (?:ba|me|con) luon|ra di vinh vien|nghi quan|dung tren (?:san thuong|noc nha|mai nha|cau|lan can)"
-         r"|tren san thuong|nhay xuong|tuyet menh|tu biet|thu de lai|de lai thu|viet thu (?:de lai|cho (?:ba|me|bo|con|moi nguoi))"
+         r"|tren san thuong|nhay xuong|tuyet menh|ngay cuoi (?:cua|cung cua) (?:em|toi|tui|minh|con)|la ganh nang|ganh nang cho"
+         r"|(?:ra|xuong|toi) (?:song|cau|bien) (?:\w+ ){0,3}(?:toi nay|dem nay|bay gio|ngay|luon)|(?:toi nay|dem nay) (?:\w+ ){0,2}(?:ra|xuong) (?:song|cau|bien)"
+         r"|bien mat (?:\w+ ){0,3}(?:nhe nhom|nhe no|bot kho)|khong con ai can|tu biet|thu de lai|de lai thu|viet thu (?:de lai|cho (?:ba|me|bo|con|moi nguoi))"
          r"|mua (?:san )?(?:day|thuoc ngu|thuoc chuot|than)|(?:day|thuoc) (?:\w+ )?san (?:roi|het)|chuan bi san (?:day|thuoc)|di mai mai|khong bao gio (?:day|thuc day|tinh day) nua|khong muon thuc day|ngu luon khong day|cai chet|chet la het|giai thoat)\b",
          anchored=False, negatable=False),
     _cue("suicide_tu_tu", "imminent", "self_harm",
@@ -152,13 +154,16 @@ CUES: tuple[Cue, ...] = (
     _cue("cry_for_help", "imminent", "emergency",
          r"(?:^(?:oi |troi oi )?cuu(?: cuu)*(?: voi| em| toi| con| tui)?(?: voi)?$"
          r"|\bcuu (?:voi|em|toi|tui|minh|con|chau|me|chi|bo|nguoi|tao|mang|giup|lay)\b"
-         r"|\bsos\b|\bhelp me\b|^help$|\bgiup (?:em|toi|tui|minh|con) voi\b.*\b(?:dang|bay gio|nhanh)\b)",
+         r"|\bsos\b|\bhelp me\b|^help$|\bai (?:toi|den|qua|cuu) (?:giup|cuu)? ?(?:voi|em|toi|tui|di)\b|\bgiup (?:em|toi|tui|minh|con) voi\b.*\b(?:dang|bay gio|nhanh)\b)",
          anchored=False, negatable=False),
     _cue("attack_now", "imminent", "emergency",
          rf"\b(?:dang|van dang|lai dang|van con dang)(?: bi| bi no| bi chong)? (?:{VIOLENCE}|{KILL}|{HIEP}|xam hai|duoi|ruot|duoi theo"
          rf"|dap cua|pha cua|dap do|cam dao|cam rua|cam sung|cam gay|cam ma tau|cam kiem|doa giet|say ruou dap|dap nha"
-         rf"|di theo|bam theo|rinh|siet co|bop co|o ngoai cua|dung ngoai cua|dung truoc nha|dap cua|chan|cho (?:em|toi|tui) di|giu (?:em|toi|tui))\b"
+         rf"|di theo|bam theo|rinh|siet co|xiet co|bop co|o ngoai cua|dung ngoai cua|dung truoc nha|dap cua|chan|cho (?:em|toi|tui) di|giu (?:em|toi|tui))\b"
          rf"|\b(?:duoi|ruot|duoi theo) (?:toi|em|tui|minh|con|vo|me|chi)\b"
+         rf"|^(?:\w+ ){{0,2}}(?:no|han|ong ay|anh ay|chong|thang do|ga do) (?:\w+ )?(?:toi roi|den roi|ve roi|toi nha roi|dang toi|dang ve|dang len|toi$|den$|ve$)"
+         rf"|\b(?:tieng (?:dap|danh|dam|dap nguoi|la het|hu het|khoc thet|keu cuu|dap pha))\b.*\b(?:dang|keo dai|van con|bay gio|giup voi)\b"
+         rf"|\bdang (?:\w+ ){{0,3}}(?:khoa cua|khoa trai|trong (?:buong|phong) voi)\b|\bkhoa cua lai\b.*\b(?:go|goi|keu) (?:\w+ )?(?:khong mo|khong tra loi)\b"
          rf"|\b(?:goi|bao) (?:113|115|cong an|cap cuu) (?:\w+ )?(?:ma|roi|nhung) (?:chua|khong|van chua)\b"
          rf"|\b(?:toi|em|tui|minh|con) (?:dang |van )?(?:tron|nap) (?:trong|o|duoi|sau|ngoai)\b"
          rf"|\b(?:{VIOLENCE}|{KILL}) (?:\w+ ){{0,2}}(?:ngay bay gio|bay gio|luc nay|ngay luc nay)\b",
@@ -168,13 +173,17 @@ CUES: tuple[Cue, ...] = (
          r"|chay ra duong|dang o ngoai duong)\b", anchored=False),
     _cue("kill_threat", "high", "domestic_violence",
          rf"\b(?:(?:doa|se|sap|dinh|muon|doi|tinh|hua|bao|noi|the|quyet) (?:se )?(?:{KILL}|chem|dam|tat axit|dot nha|thieu song|xu)"
+         rf"|thue (?:nguoi|giang ho|con do) (?:\w+ )?(?:xu|danh|giet|chem|dam|tat)|xu (?:toi|em|tui|may|tao|ca nha)"
          rf"|{KILL} (?:chet )?(?:toi|em|tui|minh|con(?! (?:gian|chuot|ga|heo|lon|vit|ca|muoi|ruoi|rui|sau|bo|ran))|chau|me|vo|ca nha|het|may|tao|nguoi nha)"
          rf"|cho (?:toi|em|tui|minh|may|tao) chet|danh (?:cho )?chet|doa (?:cho )?chet)\b"),
+    _cue("weapon_at_door", "imminent", "emergency",
+         r"\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b.*\b(?:dung |o |ngoi )?(?:truoc|ngoai) (?:cua|nha|ngo)\b"
+         r"|\b(?:dung|o) (?:truoc|ngoai) (?:cua|nha)\b.*\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b"),
     _cue("weapon", "high", "violence",
-         r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co) (?:dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
+         r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co|de san|giau|mai) (?:con )?(?:mac|liem|riu|bua|gay|dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
          r"|tat axit|tat a xit|tat xang|dot (?:nha|nguoi)|(?:danh|dap|quat|phang) (?:\w+ )?bang (?:gay|roi|cay|ghe|that lung|day|guoc|chai|gach|da|sat|dao)|(?:bang|lay) (?:gay|ghe|cay|bua|chai|gach|da|that lung|day dien|roi|cay sat|guoc|dep) (?:dap|danh|phang|quat|nem|choi))\b"),
     _cue("severe_injury", "high", "violence",
-         r"\b(?:gay xuong|bat tinh|hon me|chay mau (?:nhieu|dau|khong cam)|mau chay (?:nhieu|khong cam|lenh lang|ra nhieu|dam dia)|mat nhieu mau|chan thuong so nao|khong tho duoc)\b",
+         r"\b(?:gay xuong|bat tinh|hon me|chay mau (?:nhieu|dau|khong cam)|mau chay (?:nhieu|khong cam|lenh lang|ra nhieu|dam dia)|mat nhieu mau|mau (?:ra )?nhieu|be bet mau|dam mau|chan thuong so nao|khong tho duoc)\b",
          anchored=False),
     _cue("injury", "high", "violence",
          r"\b(?:chay (?:nhieu )?mau(?! (?:cam|chan rang|nuou))|gay (?:tay|chan|xuong|mui|rang|suon|co)|bat tinh|ngat xiu|ngat di|hon me|nhap vien"
@@ -187,13 +196,16 @@ CUES: tuple[Cue, ...] = (
          r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon)"
          r"|coi quan|coi do|coi ao|khoa than|anh nude|anh nong|lam chuyen do|lam chuyen ay|quan he voi (?:em|toi|con|chau|tui)"
          r"|so (?:vao )?nguoi|so mo|lam chuyen xau|lam dieu xau|lam chuyen bay|lam bay|cho kin|vung kin|bo phan sinh duc|vung nhay cam"
-         r"|keo (?:\w+ ){0,2}vao (?:rung|nha|phong|bui|nha nghi|khach san)|ngu chung|(?:quan ao|quan|ao) (?:\w+ )?bi coi|bi coi (?:do|quan|ao)|vao phong (?:\w+ ){0,2}(?:ban dem|luc ngu|nua dem)|so len|hon (?:em|toi|con|chau) (?:\w+ )?(?:cuong|ep)|(?:doa|de doa) (?:\w+ )?(?:dang|gui|tung|phat tan|phat) (?:\w+ )?anh)\b"),
+         r"|keo (?:\w+ ){0,2}vao (?:rung|nha|phong|bui|nha nghi|khach san)|ngu chung|bi ep (?:\w+ )?(?:toi qua|hom qua|dem qua|luc nay|roi)|bi ep$"
+         r"|(?:gui|chup|xin|doi) (?:\w+ ){0,2}(?:anh|hinh|clip|video) (?:khong mac (?:ao|quan|do)|khoa than|bay|nong|nude|sexy|nhay cam|tam)"
+         r"|(?:anh|hinh|phim|clip) bay|du (?:\w+ ){0,2}(?:di gap|gap rieng|ra ngoai|di choi rieng|vao nha nghi)|(?:quan ao|quan|ao) (?:\w+ )?bi coi|bi coi (?:do|quan|ao)|vao phong (?:\w+ ){0,2}(?:ban dem|luc ngu|nua dem)|so len|hon (?:em|toi|con|chau) (?:\w+ )?(?:cuong|ep)|(?:doa|de doa) (?:\w+ )?(?:dang|gui|tung|phat tan|phat) (?:\w+ )?anh)\b"),
     _cue("trafficking", "high", "forced_marriage_trafficking",
-         r"\b(?:mat lien lac|bat coc|(?:giu|lay) (?:\w+ )?(?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
+         r"\b(?:mat lien lac|bat coc|goi (?:\w+ )?khong (?:duoc|lien lac duoc)|khong lien lac duoc|bat tin"
+         r"|dan (?:\w+ )?(?:dung|dung co|khong duoc) (?:noi|ke|bao) (?:\w+ )?(?:ba me|bo me|gia dinh|ai|nguoi nha)|(?:giu|lay) (?:\w+ )?(?:giay to|ho chieu|can cuoc|cccd|cmnd|passport|chung minh)|bi ban (?:sang|qua|cho|di|lam|vao)|ban (?:sang|qua) (?:trung quoc|tq|campuchia|lao|nuoc ngoai)"
          r"|lua ban|buon nguoi|khong cho ve nuoc|bi giam long|no dan lam khong cong|khong duoc ra ngoai|lam viec khong luong"
          r"|ep lam gai|ep ban dam|ep lay chong (?:tq|trung quoc|nguoi nuoc ngoai|nguoi tau|dai loan|han quoc)|bat lam gai|bi lua (?:sang|qua) (?:\w+ )?(?:trung quoc|tq|campuchia|lao|bien gioi|nuoc ngoai|han quoc|dai loan))\b", anchored=False),
     _cue("strangulation", "high", "violence",
-         r"\b(?:bop co|siet co|ghi co|bop nghet|siet nghet|ngat tho|khong tho duoc|dim nuoc|xiu luon|ngat luon)\b"),
+         r"\b(?:bop co|siet co|xiet co|ghi co|suyt ngat|suyt chet|bop nghet|siet nghet|ngat tho|khong tho duoc|dim nuoc|xiu luon|ngat luon)\b"),
     _cue("pregnancy_violence", "high", "domestic_violence",
          r"\b(?:mang thai|co thai|co bau|dang bau|bung bau|mang bau|co mang|bau \d+ thang)\b.*\b(?:danh|da|dap|xo|ra mau|chay mau|dau bung)\b"
          r"|\b(?:danh|da|dap|xo)\b.*\b(?:mang thai|co thai|co bau|dang bau|bung bau|mang bau|co mang)\b"),
@@ -202,6 +214,9 @@ CUES: tuple[Cue, ...] = (
     _cue("child_marriage", "high", "forced_marriage_trafficking",
          r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|lam vo|ve lam vo|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
          r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau))"),
+    _cue("child_marriage_price", "high", "forced_marriage_trafficking",
+         r"\b(?:ga (?:cho|di)|sinh le|thach cuoi|tien cuoi|di lay chong|bat ve lam vo|lay chong xa|tra cho nha)\b.*\b(?:1[0-7]|[1-9]) ?(?:tuoi|t)\b"
+         r"|\b(?:1[0-7]|[1-9]) ?(?:tuoi|t)\b.*\b(?:ga (?:cho|di)|sinh le|thach cuoi|tien cuoi|di lay chong|bat ve lam vo|lay chong xa|tra cho nha)\b", anchored=False),
     _cue("shelter_tonight", "high", "shelter",
          r"\b(?:(?:can|xin|tim|khong co) (?:cho|noi) (?:o|ngu|tru|tam lanh|tron)(?: \w+){0,6} (?:toi nay|dem nay|bay gio|ngay)"
          r"|khong co cho (?:o|ngu|ve) (?:toi nay|dem nay)|khong dam ve nha (?:toi nay|dem nay)|khong dam ve nha)\b"),
@@ -210,6 +225,8 @@ CUES: tuple[Cue, ...] = (
          rf"\b(?:{VIOLENCE}|chui|chui boi|xuc pham|si nhuc|doa|de doa|bat nat|kiem soat|co lap|khong cho (?:di|gap|ve|lam)|duoi ra khoi nha"
          rf"|an hiep|quay roi|danh dap|bo doi|khong cho an|lay het tien|giu het tien|bat dua tien|ep dua tien|ghen tuong"
          rf"|la het|chui mang|nhuc ma|cam (?:di|ra|gap|lam|ve)|khong dua tien|xin tung dong|tung dong|quang do|dap do)\b"),
+    _cue("stalking", "high", "emergency",
+         r"\b(?:cu|van|dang|con|lien tuc) (?:di theo|bam theo|theo duoi|rinh|doi) (?:em|toi|tui|minh|chi|con)\b"),
     _cue("harassment", "medium", "sexual_harassment",
          r"\b(?:om eo|om (?:em|toi|tui|minh)|so (?:dui|mong|nguoi|tay|eo|nguc)|nhan tin (?:ban|khieu dam|gheo|tuc tiu)"
          r"|gui anh (?:nong|khieu dam|nhay cam)|khong chiu (?:thi|la) (?:cho nghi|duoi|tru luong)|gheo (?:em|toi|tui)"
@@ -294,6 +311,16 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
                 level, topic = "high", "child_abuse"
             if cue.name == "sexual_violence" and child:
                 topic = "child_abuse"
+            if cue.anchored and re.search(r"\bnhu (?:\w+ )?$", norm[max(0, m.start() - 12):m.start()]):
+                continue  # a simile: "hàng thủ như bị trói tay"
+            if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) and re.search(
+                    r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
+                level, topic = "high", "child_abuse"  # sextortion of a child
+            if cue.name == "severe_injury" and re.search(r"\b(?:bat tinh|hon me|ngat xiu|khong tinh)\b", norm) \
+                    and not re.search(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b", norm):
+                level = "imminent"
+            if cue.name == "stalking" and NOW.search(norm):
+                level = "imminent"
             if cue.name == "harassment" and CHILD_STRONG.search(norm):
                 level, topic = "high", "child_abuse"  # an adult touching a child is abuse, not harassment
             if cue.name in ("trafficking", "sexual_violence", "severe_injury") and re.search(r"\b(?:dang|van dang|con dang|gio (?:no|han|ong ay)? ?(?:con|van) (?:ngoi|o|dung))\b", norm):
