@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench clean
+.PHONY: run test setup model validate eval bench catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade "pip<25"
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	$(PY) -m pip check
+	$(VENV)/bin/pybabel compile -q -d locale
 	@touch $(STAMP)
 
 # Trains only when the model is missing or older than its data (helpline train --if-stale).
@@ -37,6 +38,12 @@ eval: model
 
 bench: model
 	$(PY) bench/nlu.py
+
+# Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
+catalogs: setup
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _ -k _l --no-location --sort-output -o locale/messages.pot .
+	$(VENV)/bin/pybabel update -i locale/messages.pot -d locale
+	$(VENV)/bin/pybabel compile -d locale
 
 clean:
 	rm -rf models/*.tar.gz reports var .pytest_cache
