@@ -16,6 +16,7 @@ test: model validate
 	$(VENV)/bin/pytest -q
 
 setup: $(STAMP)
+	@$(VENV)/bin/pybabel compile -d locale >/dev/null
 
 $(STAMP): pyproject.toml constraints.txt
 	@py=$$(scripts/find-python310.sh) || exit 1; \
@@ -23,7 +24,6 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade "pip<25"
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	$(PY) -m pip check
-	$(VENV)/bin/pybabel compile -q -d locale
 	@touch $(STAMP)
 
 # Trains only when the model is missing or older than its data (helpline train --if-stale).

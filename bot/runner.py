@@ -33,19 +33,25 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
-def start_servers(model: Path, log_dir: Path = paths.ROOT / "var" / "log") -> list[subprocess.Popen]:
+def start_servers(model: Path, log_dir: Path = paths.ROOT / "var" / "log", rasa_port: int = RASA_PORT,
+                  actions_port: int = ACTIONS_PORT, endpoints: Path = paths.ENDPOINTS,
+                  extra_env: dict | None = None) -> list[subprocess.Popen]:
+    """Start the action server and Rasa on loopback. Rasa's HTTP API is protected by a token
+    (an open API would expose every conversation); the REST channel is what the gateway uses."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
-           "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **(extra_env or {})}
     token = os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24)
+    # rasa_sdk binds 0.0.0.0 unless SANIC_HOST says otherwise: keep it on loopback
     actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(ACTIONS_PORT), "--logging-config-file",
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port), "--cors", "http://127.0.0.1", "--logging-config_file",
          str(paths.ROOT / "bot" / "logging.yml")],
-        cwd=paths.ROOT, env=env, stdout=open(log_dir / "actions.log", "ab"), stderr=subprocess.STDOUT,
+        cwd=paths.ROOT, env={**env, "SANIC_HOST": "127.0.0.1"}, stdout=open(log_dir / "actions.log", "ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True)
     rasa = subprocess.Popen(
-        [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(RASA_PORT), "-m", str(model),
-         "--enable-api", "--auth-token", token, "--endpoints", str(paths.ENDPOINTS),
+        [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
+         "--enable-api", "--auth-token", token, "--endpoints", str(endpoints),
          "--credentials", str(paths.CREDENTIALS), "--logging-config-file", str(paths.ROOT / "bot" / "logging.yml")],
         cwd=paths.ROOT, env=env, stdout=open(log_dir / "rasa.log", "ab"), stderr=subprocess.STDOUT,
         start_new_session=True)
