@@ -83,6 +83,8 @@ INTENTS: dict[str, IntentInfo] = {
     # urgent
     "emergency_danger": IntentInfo("emergency", "imminent", "urgent"),
     "self_harm": IntentInfo("self_harm", "imminent", "urgent"),
+    # asking how to help others or for a school project: information, not a crisis
+    "ask_suicide_prevention": IntentInfo("self_harm"),
     # people
     "request_counselor": IntentInfo("request_counselor", kind="request"),
     # service commands

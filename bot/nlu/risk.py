@@ -80,11 +80,17 @@ INFO_STRONG = re.compile(
     r"\b(?:phong tranh|nhan biet|dau hieu|cach phong|thuyet trinh|bai tap|nghien cuu|tim hieu"
     r"|tuyen truyen|luan van|khao sat|noi chung|thong ke|giao duc gioi tinh|day con|day tre|bao ve con"
     r"|kham cho nan nhan|nan nhan bi|cho nan nhan|doi voi nan nhan|luan van|tieu luan|nghi luan|phan tich|du an"
-    r"|so lieu|thong ke|canh bao|y nghia|bai van|de tai|de phong|phong ngua|quy tac|day (?:tui nho|hoc sinh|cac em|tre|be|cac con))\b")
+    r"|so lieu|thong ke|canh bao|y nghia|bai van|de tai|de phong|phong ngua|quy tac|ti le|ty le|nguy co|nguyen nhan|yeu to"
+    r"|suc khoe cong dong|chuong trinh|giao duc|xep hang|bao cao|khac nhau|dieu nao|bo luat|hieu ung|bai luan|tai lieu"
+    r"|tinh nguyen vien|nguyen tac|ngay the gioi|phong chong|cam nhan|nhan vat|tac pham|van hoc|neu co nguoi|mot nguoi"
+    r"|nguoi co y dinh|nguoi co nguy co|ai do co|bao chi|dua tin|giang day|giang ve|bai giang|tiet hoc|day (?:tui nho|hoc sinh|cac em|tre|be|cac con))\b")
 VICTIM_SAYS = re.compile(r"\b(?:toi|em|tui|minh|tao|con toi|con em|con tui|chau toi|chau em|vo toi|me toi|chi toi)"
                          r"(?! (?:hiep|giet|xam|buon|cuong|lam dung|dam o|bao luc))(?: \w+){0,2} bi\b")
 # the writer's own intention: overrides "this looks like a school project"
-SELF_INTENT = re.compile(r"\b(?:toi|em|tui|minh|tao|con)(?: \w+){0,2} (?:muon|dinh|se|nghi|tinh|quyet dinh|chi muon|cung muon)\b")
+SELF_INTENT = re.compile(r"\b(?:toi|em|tui(?! (?:no|nho|ban|may|tre))|minh|tao|con)(?: \w+){0,2} (?:muon|dinh|se|nghi|tinh|quyet dinh|chi muon|cung muon)\b")
+# someone tells what a particular person close to them said or did: real, not a school project
+FRIEND_REPORT = re.compile(r"\b(?:ban|chi|anh|em|con|me|bo|ba|ban than|nguoi yeu) (?:toi|em|tui|minh|than|cua em|cua toi)"
+                           r"(?: \w+){0,3} (?:nhan|noi|tam su|bao|ke|viet|dang)\b")
 PENALTY_Q = re.compile(r"\b(?:bi phat|phat tu|bao nhieu nam|may nam tu|an tu|xu phat|muc phat|phat bao nhieu|bi xu ly|toi gi|khung hinh phat)\b")
 NOW = re.compile(r"\b(?:dang|van dang|lai dang|bay gio|luc nay|ngay luc nay|toi nay|dem nay|ngay bay gio|hien gio|chu)\b")
 
@@ -140,16 +146,15 @@ CUES: tuple[Cue, ...] = (
          r"|tren san thuong|nhay xuong|tuyet menh|ngay cuoi (?:cua|cung cua) (?:em|toi|tui|minh|con)|la ganh nang|ganh nang cho"
          r"|(?:ra|xuong|toi) (?:song|cau|bien) (?:\w+ ){0,3}(?:toi nay|dem nay|bay gio|ngay|luon)|(?:toi nay|dem nay) (?:\w+ ){0,2}(?:ra|xuong) (?:song|cau|bien)"
          r"|bien mat (?:\w+ ){0,3}(?:nhe nhom|nhe no|bot kho)|khong con ai can|tu biet|thu de lai|de lai thu|viet thu (?:de lai|cho (?:ba|me|bo|con|moi nguoi))"
-         r"|mua (?:san )?(?:day|thuoc ngu|thuoc chuot|than)|(?:day|thuoc) (?:\w+ )?san (?:roi|het)|chuan bi san (?:day|thuoc)|di mai mai|khong bao gio (?:day|thuc day|tinh day) nua|khong muon thuc day|ngu luon khong day|cai chet|chet la het|giai thoat)\b",
+         r"|mua (?:san )?(?:day|thuoc ngu|thuoc chuot|than)|(?:day|thuoc) (?:\w+ )?san (?:roi|het)|chuan bi san (?:day|thuoc)|di mai mai|khong bao gio (?:day|thuc day|tinh day) nua|khong muon thuc day|ngu luon khong day|chet la het|giai thoat)\b",
          anchored=False, negatable=False),
     _cue("suicide_tu_tu", "imminent", "self_harm",
          r"\b(?:(?:muon|dinh|se|nghi (?:den|toi)(?: chuyen)?|y dinh|thu|tinh|quyet dinh|phai|hay la|chac|co nen) tu tu"
          r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat|la cach|la giai phap)|nghi tu tu|dinh tu tu|tu tu mat)\b",
          anchored=False, negatable=False),
     _cue("want_to_die", "imminent", "self_harm",
-         r"(?<!nong )(?<!cuoi )(?<!doi )(?<!lanh )(?<!ngua )(?<!dep )(?<!ngon )(?<!vui )(?<!so )(?<!dau )(?<!met )"
-         r"(?<!nho )(?<!ngu )(?<!thuong )(?<!ghet )(?<!them )(?<!me )(?<!hoi hop )"
-         r"\bmuon chet\b(?! (?:cuoi|di duoc|vi nong|vi cuoi))", anchored=False, negatable=False),
+         r"(?:^|\b(?:toi|em|tui|minh|tao|con|chau|chi|that su|thuc su|that|rat|cung|lai|van|chi con|nhieu luc|nhieu khi|co luc|co khi|hay|thi) )"
+         r"muon chet\b(?! (?:cuoi|di duoc|vi nong|vi cuoi|luon ma|mat))", anchored=False, negatable=False),
     # --- danger now ---
     _cue("cry_for_help", "imminent", "emergency",
          r"(?:^(?:oi |troi oi )?cuu(?: cuu)*(?: voi| em| toi| con| tui)?(?: voi)?$"
@@ -247,6 +252,9 @@ ACCENTED_CUES = (
 )
 
 
+_CLAUSE = re.compile(r"[.,;:!?\n…]+|\s-\s")
+
+
 @dataclass
 class Assessment:
     risk: str = "none"
@@ -273,13 +281,18 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
     result = Assessment()
     if not norm:
         return result
+    # Clause starts matter ("mệt quá, muốn chết" vs "nóng muốn chết"): mark them with a newline
+    # that \b and ^ (with re.M) can see, without changing what the other cues match.
+    clauses = [normalize(c) for c in _CLAUSE.split(clean(text))] if text else [norm]
+    clause_starts = [c for c in clauses if c]
     animal = bool(ANIMAL.search(norm))
     # a film or a game in the message makes violent words fiction, unless someone says it
     # happens to them or to a particular child ("bé 12 tuổi chat game với người lạ")
     media = bool(MEDIA.search(norm)) and not (START_PASSIVE.search(norm) or CHILD_STRONG.search(norm)
                                               or VICTIM_SAYS.search(GENERIC.sub("_", norm)))
     info_like = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm) or PENALTY_Q.search(norm)) \
-        and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm))
+        and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)) \
+        and not FRIEND_REPORT.search(norm) and not SELF_INTENT.search(norm)
     lowered = clean(text).lower() if text else ""
     child = bool(CHILD.search(norm))
     child_victim = child and bool(
@@ -288,13 +301,16 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
         or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
         or (CHILD_STRONG.search(norm) and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b", norm.split(CHILD_STRONG.search(norm).group())[0])))
     for cue in CUES:
-        for m in cue.pattern.finditer(norm):
+        texts = clause_starts if cue.name == "want_to_die" else [norm]
+        matches = [m for t in texts for m in cue.pattern.finditer(t)]
+        for m in matches:
             if cue.name == "suicide_tu_tu" and lowered and "tự tử" not in lowered and "từ từ" in lowered:
                 continue  # written with accents as "từ từ" (slowly), not "tự tử"
             if cue.negatable and NEGATION.search(norm[:m.start()]):
                 continue
             if not cue.anchored and (media or info_like or animal) and not SELF_INTENT.search(norm) \
-                    and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)):
+                    and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)) \
+                    and not FRIEND_REPORT.search(norm):
                 continue  # "phân tích đoạn Chí Phèo tự sát", "phim nữ chính bị bắt cóc"
             if cue.anchored:
                 if animal or media or info_like:
