@@ -62,7 +62,9 @@ CHILD_STRONG = re.compile(
 CHILD_WEAK = re.compile(r"\b(?:con (?:toi|em|minh|tui|gai|trai|ruot|rieng)|chau (?:toi|em|minh|tui|gai|trai|noi|ngoai))\b")
 CHILD = re.compile(f"(?:{CHILD_STRONG.pattern}|{CHILD_WEAK.pattern})")
 PEER = re.compile(r"\b(?:ban cung lop|ban hoc|ban lop|lop ben|hoi dong|bat nat|ban cung truong|dan chi|dan anh|tui ban|may ban|dam ban)\b")
-ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|bo|trau|chuot|khi|ca|cun|de|ngua)|meo nha|cun|thu cung|gia suc)\b")
+# "con bò" folds like "con bỏ", "con cá" like "con cả": only unambiguous animals, and only as the
+# subject just before the violent word ("con mèo nhà tôi bị đánh ghen")
+ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|trau|chuot|khi|cun|ngua|chim)|meo nha|cun|thu cung|gia suc|chuong bo|dan ga)\b")
 MEDIA = re.compile(
     r"\b(?:phim|game|tro choi|truyen|tieu thuyet|bai hat|nhan vat|tran dau|bong da|tran bong|doi tuyen"
     r"|lien quan|pubg|free fire|clip hai|video hai|ti so|hang thu|hang cong|thu mon|tien dao|hiep mot|hiep hai|thua \d|thang \d|dien vien|ca si|sach|lich su|chien tranh|tin tuc|thoi su"
@@ -165,7 +167,7 @@ CUES: tuple[Cue, ...] = (
          rf"\b(?:dang|van dang|lai dang|van con dang)(?: bi| bi no| bi chong)? (?:{VIOLENCE}|{KILL}|{HIEP}|xam hai|duoi|ruot|duoi theo"
          rf"|dap cua|pha cua|dap do|cam dao|cam rua|cam sung|cam gay|cam ma tau|cam kiem|doa giet|say ruou dap|dap nha"
          rf"|di theo|bam theo|rinh|siet co|xiet co|bop co|o ngoai cua|dung ngoai cua|dung truoc nha|dap cua|chan|cho (?:em|toi|tui) di|giu (?:em|toi|tui))\b"
-         rf"|\b(?:duoi|ruot|duoi theo) (?:toi|em|tui|minh|con|vo|me|chi)\b"
+         rf"|\b(?:duoi|ruot|duoi theo) (?:toi|em|tui|minh|con(?! (?:ga|meo|cho|heo|lon|vit|chuot|bo|trau|de|chim))|vo|me|chi)\b"
          rf"|^(?:\w+ ){{0,2}}(?:no|han|ong ay|anh ay|chong|thang do|ga do) (?:\w+ )?(?:toi roi|den roi|ve roi|toi nha roi|dang toi|dang ve|dang len|toi$|den$|ve$)"
          rf"|\b(?:tieng (?:dap|danh|dam|dap nguoi|la het|hu het|khoc thet|keu cuu|dap pha))\b.*\b(?:dang|keo dai|van con|bay gio|giup voi)\b"
          rf"|\bdang (?:\w+ ){{0,3}}(?:khoa cua|khoa trai|trong (?:buong|phong) voi)\b|\bkhoa cua lai\b.*\b(?:go|goi|keu) (?:\w+ )?(?:khong mo|khong tra loi)\b"
@@ -185,7 +187,7 @@ CUES: tuple[Cue, ...] = (
          r"\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b.*\b(?:dung |o |ngoi )?(?:truoc|ngoai) (?:cua|nha|ngo)\b"
          r"|\b(?:dung|o) (?:truoc|ngoai) (?:cua|nha)\b.*\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b"),
     _cue("weapon", "high", "violence",
-         r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co|de san|giau|mai) (?:con )?(?:mac|liem|riu|bua|gay|dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
+         r"\b(?:(?:cam|vung|chia|ke|dung|lay|cam theo|mang|rut|cam ca|co|de san|giau san|mai san) (?:con )?(?:mac|liem|riu|bua|gay|dao|rua|kiem|ma tau|sung|axit|a xit|xang|keo|bua|cuoc|xa beng|gay sat|thanh sat|cay sat|cay)"
          r"|tat axit|tat a xit|tat xang|dot (?:nha|nguoi)|(?:danh|dap|quat|phang) (?:\w+ )?bang (?:gay|roi|cay|ghe|that lung|day|guoc|chai|gach|da|sat|dao)|(?:bang|lay) (?:gay|ghe|cay|bua|chai|gach|da|that lung|day dien|roi|cay sat|guoc|dep) (?:dap|danh|phang|quat|nem|choi))\b"),
     _cue("severe_injury", "high", "violence",
          r"\b(?:gay xuong|bat tinh|hon me|chay mau (?:nhieu|dau|khong cam)|mau chay (?:nhieu|khong cam|lenh lang|ra nhieu|dam dia)|mat nhieu mau|mau (?:ra )?nhieu|be bet mau|dam mau|chan thuong so nao|khong tho duoc)\b",
@@ -196,7 +198,7 @@ CUES: tuple[Cue, ...] = (
          r"|thuong nang|gay tay|chan thuong so nao|dap dau vao tuong|sung het mat|bam dap|ra mau"
          r"|(?:tay|chan|xuong|suon|mui|rang|co tay) (?:\w+ )?(?:bi )?gay)\b"),
     _cue("sexual_violence", "high", "sexual_violence",
-         rf"\b(?:{HIEP}|cuong buc|cuong dam|xam hai(?: tinh duc)?|dam o|lam nhuc|sam so|so mo|so soang|so (?:vao )?(?:cho kin|vung kin|vung nhay cam|nguc|ngực|mong|duoi quan)"
+         rf"\b(?:{HIEP}|cuong buc|cuong dam|xam hai(?: tinh duc)?|dam o|lam nhuc|sam so|tan cong tinh duc|so mo|so soang|so (?:vao )?(?:cho kin|vung kin|vung nhay cam|nguc|ngực|mong|duoi quan)"
          r"|ep (?:\w+ )?(?:quan he|ngu|lam chuyen do|lam chuyen ay|lam tinh|xem phim sex|xem phim nguoi lon|chup anh nong|cho so)"
          r"|chuoc (?:say|thuoc|ruou)|bat (?:\w+ )?coi do|coi do ra|loa the|quay len|quay clip luc tam|cho xem phim (?:sex|nguoi lon)"
          r"|coi quan|coi do|coi ao|khoa than|anh nude|anh nong|lam chuyen do|lam chuyen ay|quan he voi (?:em|toi|con|chau|tui)"
@@ -308,12 +310,12 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
                 continue  # written with accents as "từ từ" (slowly), not "tự tử"
             if cue.negatable and NEGATION.search(norm[:m.start()]):
                 continue
-            if not cue.anchored and (media or info_like or animal) and not SELF_INTENT.search(norm) \
+            if not cue.anchored and (media or info_like) and not SELF_INTENT.search(norm) \
                     and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)) \
                     and not FRIEND_REPORT.search(norm):
                 continue  # "phân tích đoạn Chí Phèo tự sát", "phim nữ chính bị bắt cóc"
             if cue.anchored:
-                if animal or media or info_like:
+                if media or info_like or (animal and ANIMAL.search(norm[max(0, m.start() - 30):m.start()])):
                     continue
                 if not _anchor_near(norm, m.start(), m.end()):
                     continue
@@ -332,7 +334,8 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
             if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) and re.search(
                     r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
                 level, topic = "high", "child_abuse"  # sextortion of a child
-            if cue.name == "severe_injury" and re.search(r"\b(?:bat tinh|hon me|ngat xiu|khong tinh)\b", norm) \
+            if cue.name == "severe_injury" and re.search(
+                    r"\b(?:bat tinh|hon me|ngat xiu|khong tinh|mau (?:ra )?nhieu|chay mau nhieu|mau chay nhieu|mat nhieu mau|be bet mau)\b", norm) \
                     and not re.search(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b", norm):
                 level = "imminent"
             if cue.name == "stalking" and NOW.search(norm):
