@@ -41,8 +41,10 @@ def run_eval(folds: int = 3, model: Path | None = None, skip_cv: bool = False) -
     if model is None:
         print("helpline eval: no trained model; run `make model` first", file=sys.stderr)
         return 2
-    for name, cases in (("development set (../shared/eval/dev_cases.jsonl)", paths.DEV_CASES),
-                        ("held-out set (tests/data/holdout_cases.jsonl)", HOLDOUT)):
+    sets = [("development set (../shared/eval/dev_cases.jsonl)", paths.DEV_CASES),
+            ("held-out set (tests/data/holdout_cases.jsonl)", HOLDOUT)]
+    sets += [(f"blind set ({p.relative_to(paths.ROOT)})", p) for p in sorted((paths.ROOT / "eval").glob("*.jsonl"))]
+    for name, cases in sets:
         if cases.exists():
             lines += [f"## {name}", "", "```", score_cases(cases, model), "```", ""]
     if not skip_cv:
