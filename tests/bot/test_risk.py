@@ -61,3 +61,23 @@ def test_rules_accent_insensitive():
 
 def test_negated_violence_does_not_raise():
     assert assess("chồng em không đánh em").risk == "none"
+
+
+def test_rules_run_without_rasa():
+    """The gateway uses the same rules when Rasa is down: importing them must not import Rasa."""
+    import subprocess
+    import sys
+    code = ("import sys; from bot.understanding import understand; "
+            "u = understand('nó đang cầm dao', None); "
+            "assert u.risk == 'imminent' and u.intent == 'emergency_danger', u; "
+            "assert not any(m == 'rasa' or m.startswith('rasa.') for m in sys.modules), 'rasa imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_understanding_without_model_is_rules_only():
+    from bot.understanding import understand
+    assert understand("Giá vàng hôm nay bao nhiêu", None).topic == "out_of_scope"
+    assert understand("em muốn tự tử", None).topic == "self_harm"
+    u = understand("chồng em hay chửi em", None)
+    assert u.risk == "medium" and u.action == "offer_counselor"
