@@ -22,12 +22,16 @@ def _latest(tracker: Tracker) -> Dict[str, Any]:
     return tracker.latest_message or {}
 
 
+def _channel(tracker: Tracker) -> str:
+    return (_latest(tracker).get("metadata") or {}).get("channel") or tracker.get_latest_input_channel() or "unknown"
+
+
 def escalation_payload(tracker: Tracker, reason: str) -> dict:
     """What the counsellor's queue needs and nothing more: no message text."""
     msg = _latest(tracker)
     return {
         "conversation_id": tracker.sender_id,
-        "channel": (msg.get("metadata") or {}).get("channel") or tracker.get_latest_input_channel() or "unknown",
+        "channel": _channel(tracker),
         "topic": msg.get("topic") or "request_counselor",
         "risk": msg.get("risk") or "none",
         "reason": reason,
@@ -100,12 +104,14 @@ class ActionAnswerPenalty(Action):
 
 
 class ActionSubscribe(Action):
-    """Campaign opt-in is owned by the gateway (consent records, channels); the bot confirms."""
+    """Campaign opt-in is owned by the gateway (consent records, channels); until it exists the
+    request is recorded (gateway_client.record_preference) and the bot says it was recorded."""
 
     def name(self) -> Text:
         return "action_subscribe"
 
     def run(self, dispatcher, tracker, domain):
+        gateway_client.record_preference("subscribe", tracker.sender_id, _channel(tracker))
         dispatcher.utter_message(response="utter_subscribed")
         return []
 
@@ -115,6 +121,7 @@ class ActionUnsubscribe(Action):
         return "action_unsubscribe"
 
     def run(self, dispatcher, tracker, domain):
+        gateway_client.record_preference("unsubscribe", tracker.sender_id, _channel(tracker))
         dispatcher.utter_message(response="utter_unsubscribed")
         return []
 
@@ -127,5 +134,6 @@ class ActionDeleteData(Action):
         return "action_delete_data"
 
     def run(self, dispatcher, tracker, domain):
+        gateway_client.record_preference("delete", tracker.sender_id, _channel(tracker))
         dispatcher.utter_message(response="utter_deleted")
         return [SlotSet(s, None) for s in ("locality", "relationship", "person_at_risk", "escalated")]

@@ -65,6 +65,15 @@ def escalate(payload: dict, settings: Optional[GatewaySettings] = None,
     return False
 
 
+def record_preference(kind: str, sender_id: str, channel: str, settings: Optional[GatewaySettings] = None) -> None:
+    """Opt-in, opt-out and erasure requests are owned by the gateway (consent records, the
+    outbox, the stored messages). Until it takes them over, the action server keeps a verifiable
+    record of each request: kind, channel, time and a pseudonymous key, never the address."""
+    settings = settings or GatewaySettings.from_env()
+    path = settings.journal.with_name("preferences.jsonl")
+    _journal(path, {"conversation_id": sender_id, "kind": kind, "channel": channel})
+
+
 def _journal(path: Path, payload: dict) -> None:
     record = {k: v for k, v in payload.items() if k != "conversation_id"}
     record["conversation_key"] = conversation_key(str(payload.get("conversation_id", "")))

@@ -155,3 +155,19 @@ def test_actions_module_does_no_io_at_import():
     K.load.cache_clear()
     importlib.reload(K)
     assert K.load.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("action, kind, response", [
+    (A.ActionSubscribe, "subscribe", "utter_subscribed"),
+    (A.ActionUnsubscribe, "unsubscribe", "utter_unsubscribed"),
+    (A.ActionDeleteData, "delete", "utter_deleted"),
+])
+def test_service_commands_are_recorded_without_the_address(action, kind, response, monkeypatch, tmp_path):
+    monkeypatch.setenv("HELPLINE_ESCALATION_JOURNAL", str(tmp_path / "esc.jsonl"))
+    d = CollectingDispatcher()
+    action().run(d, tracker(risk="none", topic="service_command"), {})
+    assert d.messages[0]["response"] == response
+    raw = (tmp_path / "preferences.jsonl").read_text()
+    record = json.loads(raw)
+    assert record["kind"] == kind and record["channel"] == "sms"
+    assert "+84905123456" not in raw and SECRET_TEXT not in raw
