@@ -80,10 +80,11 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
             dialogue_intent = "self_harm"
         elif meta.kind != "command":
             dialogue_intent = "emergency_danger"
-    elif risk == "medium" and meta.kind not in ("disclosure", "command", "request"):
-        dialogue_intent = I.DISCLOSURE_FOR_TOPIC.get(topic, "disclose_dv" if meta.kind != "info" else dialogue_intent)
-        if topic in ("health_support",):
-            dialogue_intent = intent or dialogue_intent
+    elif risk == "medium" and meta.kind in ("info", "chitchat", "other"):
+        # a question (or small talk) that shows ongoing violence: answer it as a disclosure;
+        # topics without a disclosure flow (shelter, health, legal aid) keep their answer
+        fallback = dialogue_intent if meta.kind == "info" else "disclose_dv"
+        dialogue_intent = I.DISCLOSURE_FOR_TOPIC.get(topic, fallback)
 
     return Understanding(
         topic=topic,

@@ -276,6 +276,107 @@ def _anchor_near(text: str, start: int, end: int, window: int = 60) -> bool:
     return bool(ANCHOR.search(before) or ANCHOR.search(after) or ANCHOR.search(text[start:end]))
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What the whole message says, computed once and shared by every cue."""
+
+    norm: str
+    lowered: str
+    clauses: list[str]
+    animal: bool
+    media: bool       # fiction or sport, unless someone says it happens to them
+    info_like: bool   # a question about the subject, not a disclosure
+    real: bool        # the writer says it happens to them or to someone close
+    child: bool
+    child_victim: bool
+    now: bool
+
+
+_PAST = re.compile(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b")
+_UNCONSCIOUS_OR_BLEEDING = re.compile(
+    r"\b(?:bat tinh|hon me|ngat xiu|khong tinh|mau (?:ra )?nhieu|chay mau nhieu|mau chay nhieu|mat nhieu mau|be bet mau)\b")
+_HAPPENING = re.compile(r"\b(?:dang|van dang|con dang|gio (?:no|han|ong ay)? ?(?:con|van) (?:ngoi|o|dung))\b")
+
+
+def _context(text: str, norm: str) -> _Context:
+    masked = GENERIC.sub("_", norm)
+    says = bool(START_PASSIVE.search(norm) or VICTIM_SAYS.search(masked))
+    real = says or bool(FRIEND_REPORT.search(norm) or SELF_INTENT.search(norm))
+    info = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)
+                or PENALTY_Q.search(norm))
+    child = bool(CHILD.search(norm))
+    strong_child = CHILD_STRONG.search(norm)
+    child_victim = child and bool(
+        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
+        or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
+        or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
+        # a particular child is named and no adult says "I was …" before it
+        or (strong_child and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b",
+                                           norm[:strong_child.start()])))
+    return _Context(
+        norm=norm,
+        lowered=clean(text).lower() if text else "",
+        clauses=[c for c in (normalize(part) for part in _CLAUSE.split(clean(text)))] if text else [norm],
+        animal=bool(ANIMAL.search(norm)),
+        media=bool(MEDIA.search(norm)) and not (says or strong_child),
+        info_like=info and not real,
+        real=real,
+        child=child,
+        child_victim=child_victim,
+        now=bool(NOW.search(norm)),
+    )
+
+
+def _ignored(cue: Cue, m: re.Match, ctx: _Context) -> bool:
+    """Matches that do not count: negated, a simile, fiction, a question about the subject, an
+    animal, or (for anchored cues) no real person near the words."""
+    norm = ctx.norm
+    if cue.name == "suicide_tu_tu" and "tự tử" not in ctx.lowered and "từ từ" in ctx.lowered:
+        return True  # written with accents as "từ từ" (slowly), not "tự tử"
+    if cue.negatable and NEGATION.search(norm[:m.start()]):
+        return True
+    if not cue.anchored:
+        return (ctx.media or ctx.info_like) and not ctx.real
+    if ctx.media or ctx.info_like:
+        return True
+    if ctx.animal and ANIMAL.search(norm[max(0, m.start() - 30):m.start()]):
+        return True  # "con mèo nhà tôi bị đánh ghen"
+    if re.search(r"\bnhu (?:\w+ )?$", norm[max(0, m.start() - 12):m.start()]):
+        return True  # a simile: "hàng thủ như bị trói tay"
+    return not _anchor_near(norm, m.start(), m.end())
+
+
+def _graded(cue: Cue, m: re.Match, ctx: _Context) -> tuple[str, str]:
+    """The cue's level and topic, raised by what else the message says (now, a child)."""
+    norm, level, topic = ctx.norm, cue.level, cue.topic
+    if cue.name in ("kill_threat", "stalking") and ctx.now:
+        level = "imminent"
+    if cue.name == "weapon" and ctx.now and re.search(r"\bdang\b", norm):
+        level = "imminent"
+    if cue.name == "severe_injury" and _UNCONSCIOUS_OR_BLEEDING.search(norm) and not _PAST.search(norm):
+        level = "imminent"
+    if cue.name in ("trafficking", "sexual_violence", "severe_injury") and _HAPPENING.search(norm):
+        level = "imminent"
+    if cue.name == "violence" and ctx.child_victim and not PEER.search(norm) \
+            and re.search(VIOLENCE, norm[m.start():m.end()]):
+        level, topic = "high", "child_abuse"  # an adult hurting a child is child abuse: high
+    if cue.name == "sexual_violence" and ctx.child:
+        topic = "child_abuse"
+    if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) \
+            and re.search(r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
+        level, topic = "high", "child_abuse"  # sextortion of a child
+    if cue.name == "harassment" and CHILD_STRONG.search(norm):
+        level, topic = "high", "child_abuse"  # an adult touching a child is abuse, not harassment
+    return level, topic
+
+
+def _raise(result: Assessment, level: str, topic: str, reason: str) -> None:
+    if risk_rank(level) > risk_rank(result.risk) or result.topic is None:
+        result.topic = topic
+    result.risk = max_risk(result.risk, level)
+    result.reasons.append(reason)
+
+
 def assess(text: str, *, normalized: str | None = None) -> Assessment:
     """Risk the text alone shows. ``text`` is the raw message; ``normalized`` may be passed when
     the caller has it already."""
@@ -283,83 +384,25 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
     result = Assessment()
     if not norm:
         return result
-    # Clause starts matter ("mệt quá, muốn chết" vs "nóng muốn chết"): mark them with a newline
-    # that \b and ^ (with re.M) can see, without changing what the other cues match.
-    clauses = [normalize(c) for c in _CLAUSE.split(clean(text))] if text else [norm]
-    clause_starts = [c for c in clauses if c]
-    animal = bool(ANIMAL.search(norm))
-    # a film or a game in the message makes violent words fiction, unless someone says it
-    # happens to them or to a particular child ("bé 12 tuổi chat game với người lạ")
-    media = bool(MEDIA.search(norm)) and not (START_PASSIVE.search(norm) or CHILD_STRONG.search(norm)
-                                              or VICTIM_SAYS.search(GENERIC.sub("_", norm)))
-    info_like = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm) or PENALTY_Q.search(norm)) \
-        and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)) \
-        and not FRIEND_REPORT.search(norm) and not SELF_INTENT.search(norm)
-    lowered = clean(text).lower() if text else ""
-    child = bool(CHILD.search(norm))
-    child_victim = child and bool(
-        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
-        or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
-        or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
-        or (CHILD_STRONG.search(norm) and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b", norm.split(CHILD_STRONG.search(norm).group())[0])))
+    ctx = _context(text, norm)
     for cue in CUES:
-        texts = clause_starts if cue.name == "want_to_die" else [norm]
-        matches = [m for t in texts for m in cue.pattern.finditer(t)]
-        for m in matches:
-            if cue.name == "suicide_tu_tu" and lowered and "tự tử" not in lowered and "từ từ" in lowered:
-                continue  # written with accents as "từ từ" (slowly), not "tự tử"
-            if cue.negatable and NEGATION.search(norm[:m.start()]):
-                continue
-            if not cue.anchored and (media or info_like) and not SELF_INTENT.search(norm) \
-                    and not START_PASSIVE.search(norm) and not VICTIM_SAYS.search(GENERIC.sub("_", norm)) \
-                    and not FRIEND_REPORT.search(norm):
-                continue  # "phân tích đoạn Chí Phèo tự sát", "phim nữ chính bị bắt cóc"
-            if cue.anchored:
-                if media or info_like or (animal and ANIMAL.search(norm[max(0, m.start() - 30):m.start()])):
-                    continue
-                if not _anchor_near(norm, m.start(), m.end()):
-                    continue
-            level, topic = cue.level, cue.topic
-            if cue.name == "kill_threat" and NOW.search(norm):
-                level = "imminent"
-            if cue.name == "weapon" and NOW.search(norm) and re.search(r"\bdang\b", norm):
-                level = "imminent"
-            if cue.name == "violence" and child_victim and not PEER.search(norm) and re.search(VIOLENCE, norm[m.start():m.end()]):
-                # an adult hurting a child is child abuse: high by the taxonomy
-                level, topic = "high", "child_abuse"
-            if cue.name == "sexual_violence" and child:
-                topic = "child_abuse"
-            if cue.anchored and re.search(r"\bnhu (?:\w+ )?$", norm[max(0, m.start() - 12):m.start()]):
-                continue  # a simile: "hàng thủ như bị trói tay"
-            if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) and re.search(
-                    r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
-                level, topic = "high", "child_abuse"  # sextortion of a child
-            if cue.name == "severe_injury" and re.search(
-                    r"\b(?:bat tinh|hon me|ngat xiu|khong tinh|mau (?:ra )?nhieu|chay mau nhieu|mau chay nhieu|mat nhieu mau|be bet mau)\b", norm) \
-                    and not re.search(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b", norm):
-                level = "imminent"
-            if cue.name == "stalking" and NOW.search(norm):
-                level = "imminent"
-            if cue.name == "harassment" and CHILD_STRONG.search(norm):
-                level, topic = "high", "child_abuse"  # an adult touching a child is abuse, not harassment
-            if cue.name in ("trafficking", "sexual_violence", "severe_injury") and re.search(r"\b(?:dang|van dang|con dang|gio (?:no|han|ong ay)? ?(?:con|van) (?:ngoi|o|dung))\b", norm):
-                level = "imminent"
-            if risk_rank(level) > risk_rank(result.risk) or result.topic is None:
-                if risk_rank(level) >= risk_rank(result.risk):
-                    result.topic = topic
-            result.risk = max_risk(result.risk, level)
-            result.reasons.append(cue.name)
-            break
+        # "muốn chết" counts at the start of a clause or after a subject ("mệt quá, muốn chết"),
+        # not as an exaggeration inside one ("nóng muốn chết")
+        texts = ctx.clauses if cue.name == "want_to_die" else [norm]
+        for m in (m for t in texts for m in cue.pattern.finditer(t)):
+            if not _ignored(cue, m, ctx):
+                _raise(result, *_graded(cue, m, ctx), cue.name)
+                break
     for word, level, topic, anchored in ACCENTED_CUES:
-        if word in lowered and risk_rank(level) > risk_rank(result.risk) and not info_like:
-            if anchored and (animal or media or not (START_PASSIVE.search(norm) or ANCHOR.search(GENERIC.sub("_", norm)))):
+        if word in ctx.lowered and risk_rank(level) > risk_rank(result.risk) and not ctx.info_like:
+            if anchored and (ctx.animal or ctx.media or not (START_PASSIVE.search(norm) or ANCHOR.search(GENERIC.sub("_", norm)))):
                 continue
-            result.risk, result.topic = level, ("child_abuse" if topic == "sexual_violence" and child else topic)
-            result.reasons.append(f"accented:{fold(word).replace(' ', '_')}")
+            _raise(result, level, "child_abuse" if topic == "sexual_violence" and ctx.child else topic,
+                   f"accented:{fold(word).replace(' ', '_')}")
     if result.topic == "violence":
         # who is hurt decides the topic: a child → child abuse; happening now → emergency;
         # otherwise the usual case, violence at home
-        result.topic = "child_abuse" if child_victim else ("emergency" if result.risk == "imminent" or NOW.search(norm)
-                                                           else "domestic_violence")
-    result.child = child
+        result.topic = "child_abuse" if ctx.child_victim else (
+            "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
+    result.child = ctx.child
     return result
