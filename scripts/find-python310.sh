@@ -17,11 +17,11 @@ fi
 for p in /usr/bin/python3.10 /usr/local/bin/python3.10 /opt/python3.10/bin/python3.10; do
   [ -x "$p" ] && is310 "$p" && { echo "$p"; exit 0; }
 done
-cat >&2 <<'MSG'
-Python 3.10 was not found. Rasa 3.6 (the last open-source Rasa) runs on Python 3.8-3.10 and
-python-telegram-bot 22 needs 3.10, so this project needs exactly Python 3.10. Install it with one of:
-  pyenv install 3.10.13                 (then run make again; pyenv is found automatically)
-  sudo apt-get install python3.10 python3.10-venv      (Debian/Ubuntu where packaged)
-  or set PYTHON310=/path/to/python3.10
-MSG
+{
+  echo "Python 3.10 was not found. Rasa 3.6 (the last open-source Rasa) runs on Python 3.8-3.10 and"
+  echo "python-telegram-bot 22 needs 3.10, so this project needs exactly Python 3.10. Install it with one of:"
+  echo "  pyenv install 3.10.13                 (then run make again; pyenv is found automatically)"
+  echo "  sudo apt-get install python3.10 python3.10-venv      (Debian/Ubuntu where packaged)"
+  echo "  or set PYTHON310=/path/to/python3.10"
+} >&2
 exit 1
