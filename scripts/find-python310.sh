@@ -8,12 +8,13 @@ for c in "${PYTHON310:-}" python3.10 python3 python; do
   p=$(command -v "$c" 2>/dev/null) || continue
   if is310 "$p"; then echo "$p"; exit 0; fi
 done
-if command -v pyenv >/dev/null 2>&1; then
-  root=$(pyenv root)
+roots="${PYENV_ROOT:-} ${HOME:-/root}/.pyenv"
+command -v pyenv >/dev/null 2>&1 && roots="$(pyenv root) $roots"
+for root in $roots; do
   for d in "$root"/versions/3.10*; do
     [ -x "$d/bin/python3.10" ] && is310 "$d/bin/python3.10" && { echo "$d/bin/python3.10"; exit 0; }
   done
-fi
+done
 for p in /usr/bin/python3.10 /usr/local/bin/python3.10 /opt/python3.10/bin/python3.10; do
   [ -x "$p" ] && is310 "$p" && { echo "$p"; exit 0; }
 done
