@@ -109,9 +109,23 @@ def cmd_chat(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from bot.runner import run_bot_and_chat
+    from bot.runner import run_bot_and_chat, run_system
 
-    return run_bot_and_chat(model=_resolve_model(args.model), chat=not args.no_chat)
+    if args.chat:
+        return run_bot_and_chat(model=_resolve_model(args.model), chat=True)
+    return run_system(model=_resolve_model(args.model), port=args.port)
+
+
+def cmd_gateway(args) -> int:
+    from webhook.serve import run_gateway
+
+    return run_gateway(args.host, args.port)
+
+
+def cmd_worker(args) -> int:
+    from webhook.serve import run_worker
+
+    return run_worker(args.interval)
 
 
 # --- eval -----------------------------------------------------------------------------------
@@ -142,10 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sender", default=None)
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("run", help="start Rasa and the action server on loopback, then chat")
+    p = sub.add_parser("run", help="start the gateway, the worker, Rasa and the action server on loopback")
     p.add_argument("--model")
-    p.add_argument("--no-chat", action="store_true", help="keep the servers running without a chat")
+    p.add_argument("--port", type=int, default=int(os.environ.get("HELPLINE_PORT", "8000")))
+    p.add_argument("--chat", action="store_true", help="only Rasa and the action server, with a terminal chat")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("gateway", help="serve the gateway (webhooks, web chat, API) on a threaded server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("HELPLINE_PORT", "8000")))
+    p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("worker", help="replay deferred messages, retry sends (run one or more)")
+    p.add_argument("--interval", type=float, default=1.0)
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
     p.add_argument("--folds", type=int, default=3)

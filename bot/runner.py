@@ -35,13 +35,13 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float) -> bool:
 
 def start_servers(model: Path, log_dir: Path = paths.ROOT / "var" / "log", rasa_port: int = RASA_PORT,
                   actions_port: int = ACTIONS_PORT, endpoints: Path = paths.ENDPOINTS,
-                  extra_env: dict | None = None) -> list[subprocess.Popen]:
+                  extra_env: dict | None = None, token: str | None = None) -> list[subprocess.Popen]:
     """Start the action server and Rasa on loopback. Rasa's HTTP API is protected by a token
     (an open API would expose every conversation); the REST channel is what the gateway uses."""
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **(extra_env or {})}
-    token = os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24)
+    token = token or os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24)
     # rasa_sdk binds 0.0.0.0 unless SANIC_HOST says otherwise: keep it on loopback
     actions = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port), "--cors", "http://127.0.0.1", "--logging-config_file",
@@ -92,5 +92,61 @@ def run_bot_and_chat(model: Path | None, chat: bool = True) -> int:
         from bot.chat import chat_loop
 
         return chat_loop(f"http://127.0.0.1:{RASA_PORT}")
+    finally:
+        stop(procs)
+
+
+def start_gateway(port: int, env: dict, log_dir: Path, worker: bool = True) -> list[subprocess.Popen]:
+    procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "gateway", "--port", str(port)], cwd=paths.ROOT,
+                              env=env, stdout=open(log_dir / "gateway.log", "ab"), stderr=subprocess.STDOUT,
+                              start_new_session=True)]
+    if worker:
+        # after the gateway has migrated the database
+        if not _wait(f"http://127.0.0.1:{port}/healthz", procs[0], 60):
+            return procs
+        procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=paths.ROOT, env=env,
+                                      stdout=open(log_dir / "worker.log", "ab"), stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+    return procs
+
+
+def system_env(rasa_port: int = RASA_PORT, actions_port: int = ACTIONS_PORT, gateway_port: int = 8000) -> dict:
+    """One random token per run for each internal API unless the environment sets them."""
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+        "HELPLINE_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "HELPLINE_ACTIONS_URL": f"http://127.0.0.1:{actions_port}",
+        "HELPLINE_RASA_TOKEN": os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24),
+        "HELPLINE_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
+        "HELPLINE_GATEWAY_TOKEN": os.environ.get("HELPLINE_GATEWAY_TOKEN") or secrets.token_urlsafe(24),
+    }
+
+
+def run_system(model: Path | None, port: int = 8000) -> int:
+    """`make run`: Rasa, the action server, the gateway and the worker, all on loopback with
+    SQLite. The web chat at http://127.0.0.1:<port>/ is the way to try it."""
+    if model is None:
+        print(_("No trained model. Run `make model` first."), file=sys.stderr)
+        return 2
+    log_dir = paths.ROOT / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = system_env(gateway_port=port)
+    procs = start_servers(model, log_dir, extra_env=env, token=env["HELPLINE_RASA_TOKEN"])
+    try:
+        procs += start_gateway(port, env, log_dir)
+        print(_("Starting the bot (about 30 seconds)..."), flush=True)
+        ok = _wait(f"http://127.0.0.1:{ACTIONS_PORT}/health", procs[0], 60) and \
+            _wait(f"http://127.0.0.1:{RASA_PORT}/", procs[1], 180) and \
+            _wait(f"http://127.0.0.1:{port}/healthz", procs[2], 60)
+        if not ok or len(procs) < 4:
+            print(_("The system did not start; see the logs in var/log/."), file=sys.stderr)
+            return 1
+        print(_("Ready. Open http://127.0.0.1:%(port)s/ for the web chat. Ctrl-C stops everything.") % {"port": port},
+              flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        print(_("A process stopped; see the logs in var/log/."), file=sys.stderr)
+        return 1
     finally:
         stop(procs)

@@ -17,8 +17,10 @@ UNUSED = re.compile(r"The utterance '(utter_[a-z_]+)' is not used in any story o
 
 
 def utterances_sent_by_actions() -> set[str]:
+    """Responses named in Python: by custom actions, and by the gateway (its degraded-mode and
+    bad-input replies are domain responses too, so all wording has one home)."""
     found: set[str] = set()
-    for f in (paths.ROOT / "actions").glob("*.py"):
+    for f in [*(paths.ROOT / "actions").glob("*.py"), *(paths.ROOT / "webhook").rglob("*.py")]:
         found |= set(re.findall(r'"(utter_[a-z_]+)"', f.read_text("utf-8")))
     return found
 

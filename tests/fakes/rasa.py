@@ -1,0 +1,66 @@
+"""A stand-in for Rasa's REST channel, for fast gateway tests (the end-to-end tests use the real
+Rasa with the trained model). It records what the gateway sent and can be made slow or down."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeRasa:
+    def __init__(self, token: str = "rasa-token"):
+        self.token = token
+        self.calls: list[dict] = []
+        self.down = False
+        self.delay = 0.0
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, payload):
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if fake.down:
+                    return self._send(503, {"status": "down"})
+                if "token=" + fake.token not in self.path:
+                    return self._send(401, {"status": "unauthorized"})
+                self._send(200, {"status": "ok"})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                data = json.loads(self.rfile.read(length) or b"{}")
+                if fake.down:
+                    return self._send(503, {"error": "down"})
+                if "token=" + fake.token not in self.path:
+                    return self._send(401, {"error": "unauthorized"})
+                if fake.delay:
+                    import time
+                    time.sleep(fake.delay)
+                with fake._lock:
+                    fake.calls.append(data)
+                text = data.get("message", "")
+                self._send(200, [{"recipient_id": data["sender"], "text": f"bot: {text[:40]}"}])
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

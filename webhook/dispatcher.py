@@ -1,0 +1,121 @@
+"""Threads that move messages along without making the provider wait.
+
+``Dispatcher``: the gateway's fast path. A webhook stores its message and drops the conversation
+id here; a pool thread processes it at once (Rasa, outbox, send). Nothing is lost if the process
+dies in between: the message is in the database and the worker's sweep picks it up.
+
+``Worker``: the sweep loop (``pipeline.sweep``), run by ``helpline worker`` as its own process, or
+in a thread by tests and the single-process demo: replays deferred messages when Rasa is back,
+retries failed sends with backoff, releases stale claims.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from webhook import pipeline
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, gw, threads: int = 8):
+        self.gw = gw
+        self.queue: "queue.Queue[int | None]" = queue.Queue()
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self.threads = [threading.Thread(target=self._run, name=f"dispatch-{i}", daemon=True) for i in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, conversation_id: int) -> None:
+        with self._lock:
+            if conversation_id in self._pending:
+                return      # already waiting: the thread that takes it will see the new message
+            self._pending.add(conversation_id)
+        self.queue.put(conversation_id)
+
+    def _run(self) -> None:
+        while True:
+            conv_id = self.queue.get()
+            if conv_id is None:
+                return
+            with self._lock:
+                self._pending.discard(conv_id)
+                self._busy += 1
+            try:
+                pipeline.process_conversation(self.gw, conv_id)
+                # A message stored while we held the lease would have been refused the lease by
+                # its own thread; look once more so it does not wait for the sweep.
+                if _has_waiting(self.gw, conv_id) and self.gw.rasa.is_open():
+                    self.submit(conv_id)
+            except Exception:
+                logger.exception("dispatch_failed conversation=%s", conv_id)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until nothing is queued or running (tests and the benchmark use this)."""
+        deadline = time.time() + timeout
+        with self._lock:
+            while self._pending or self._busy:
+                left = deadline - time.time()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.1))
+        return True
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def _has_waiting(gw, conversation_id: int) -> bool:
+    from sqlalchemy import select
+
+    from webhook import states as S
+    from webhook.db import transaction
+    from webhook.models import Message
+
+    with transaction(gw.Session) as s:
+        return s.execute(select(Message.id).where(Message.conversation_id == conversation_id,
+                                                  Message.state == S.PENDING).limit(1)).first() is not None
+
+
+class Worker:
+    def __init__(self, gw, interval: float = 1.0):
+        self.gw = gw
+        self.interval = interval
+        self._stop = threading.Event()
+        self.thread = None
+
+    def run_once(self) -> dict:
+        return pipeline.sweep(self.gw)
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                stats = self.run_once()
+                if any(stats.values()):
+                    logger.info("sweep replayed=%s sent=%s reset=%s", stats["replayed"], stats["sent"], stats["reset"])
+            except Exception:
+                logger.exception("sweep_failed")
+            self._stop.wait(self.interval)
+
+    def start(self) -> "Worker":
+        self.thread = threading.Thread(target=self.run_forever, name="worker", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread:
+            self.thread.join(timeout=10)

@@ -1,0 +1,151 @@
+"""The gateway's tables. The schema is created and changed only by the Alembic migrations in
+``webhook/migrations`` (``webhook.db.upgrade``); these classes describe it for the ORM.
+
+States are named here, with their lifecycle, and changed only through ``webhook.states``.
+"""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
+                        UniqueConstraint)
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+def now() -> float:
+    return time.time()
+
+
+class Contact(Base):
+    """One person on one channel. ``address`` (phone number, Telegram chat id, Zalo user id, web
+    session) is stored only sealed; ``pseudonym`` is what everything else uses."""
+    __tablename__ = "contacts"
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    pseudonym = Column(String(64), nullable=False)
+    address_enc = Column(LargeBinary, nullable=False)
+    # active: we may reply. stopped: the person or the provider said no (STOP/HUY, Twilio 21610,
+    # Telegram "blocked"); conversation replies to a new inbound message still go out, nothing else.
+    status = Column(String(16), nullable=False, default="active")
+    stopped_reason = Column(String(32))
+    created_at = Column(Float, nullable=False, default=now)
+    last_inbound_at = Column(Float)
+    # Zalo: replies must quote the person's latest message and fit in the 48 h / 8 message window.
+    reply_ref = Column(String(128))
+    replies_since_inbound = Column(Integer, nullable=False, default=0)
+    __table_args__ = (UniqueConstraint("channel", "pseudonym", name="uq_contact_channel_pseudonym"),)
+
+
+class Conversation(Base):
+    """Mode lifecycle (see webhook.states.MODES): bot -> queued -> with_counsellor -> bot; any ->
+    closed. ``lease_*`` lets exactly one dispatcher (thread or process) work on a conversation at a
+    time, so messages reach Rasa in the order they arrived."""
+    __tablename__ = "conversations"
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    rasa_sender = Column(String(96), nullable=False, unique=True)
+    mode = Column(String(20), nullable=False, default="bot")
+    lease_owner = Column(String(64))
+    lease_until = Column(Float)
+    degraded_notice_at = Column(Float)
+    created_at = Column(Float, nullable=False, default=now)
+    updated_at = Column(Float, nullable=False, default=now)
+
+
+class Message(Base):
+    """One inbound message. State lifecycle (webhook.states.INBOUND):
+    pending (stored, not yet understood) -> answered (Rasa replied, replies in the outbox)
+    pending -> deferred (Rasa or the action server was down: safe reply sent, replayed later)
+    deferred -> answered (replayed) ; pending -> ignored (media, empty: the gateway answered)
+    The body is sealed; media is never stored."""
+    __tablename__ = "messages"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    provider_msg_id = Column(String(128), nullable=False)
+    kind = Column(String(16), nullable=False, default="text")   # text | media | empty
+    body_enc = Column(LargeBinary)
+    state = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    risk = Column(String(16))
+    topic = Column(String(32))
+    client_ref = Column(String(64))
+    received_at = Column(Float, nullable=False, default=now)
+    answered_at = Column(Float)
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_msg_id", name="uq_message_provider_id"),
+        Index("ix_messages_conversation_state", "conversation_id", "state", "id"),
+        Index("ix_messages_state", "state", "received_at"),
+    )
+
+
+class Outbox(Base):
+    """One message to send. Lifecycle (webhook.states.OUTBOX):
+    queued -> sending -> sent -> delivered            (status callbacks may add delivered/failed)
+    sending -> queued (retry later, with backoff)     sending -> failed (gave up, or permanent error)
+    queued -> undeliverable (channel refuses: stopped contact, Zalo window closed) -> flagged to a
+    counsellor. ``(source_message_id, seq)`` is unique so a replayed message never produces its
+    replies twice. Priority 0 = conversation, 10 = bulk (broadcasts wait)."""
+    __tablename__ = "outbox"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    source_message_id = Column(Integer, ForeignKey("messages.id"))
+    seq = Column(Integer, nullable=False, default=0)
+    kind = Column(String(16), nullable=False, default="bot")    # bot | safety | counsellor | bulk
+    body_enc = Column(LargeBinary, nullable=False)
+    priority = Column(Integer, nullable=False, default=0)
+    state = Column(String(16), nullable=False, default="queued")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(Float, nullable=False, default=now)
+    claimed_by = Column(String(64))
+    claimed_until = Column(Float)
+    provider_msg_id = Column(String(128))
+    error_code = Column(String(32))
+    flagged = Column(Boolean, nullable=False, default=False)
+    created_at = Column(Float, nullable=False, default=now)
+    sent_at = Column(Float)
+    __table_args__ = (
+        UniqueConstraint("source_message_id", "seq", name="uq_outbox_source_seq"),
+        Index("ix_outbox_ready", "state", "priority", "next_attempt_at"),
+        Index("ix_outbox_provider", "channel", "provider_msg_id"),
+    )
+
+
+class Case(Base):
+    """An entry in the Social Work Center's queue. One open case per conversation: a new risk
+    message raises its risk, never opens a second case. (The console and its states are issue 4;
+    here the gateway and the action server only open and raise cases.)"""
+    __tablename__ = "cases"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    status = Column(String(16), nullable=False, default="open")
+    risk = Column(String(16), nullable=False)
+    topic = Column(String(32))
+    reason = Column(String(64))
+    source = Column(String(16), nullable=False)          # rules | bot | delivery
+    created_at = Column(Float, nullable=False, default=now)
+    updated_at = Column(Float, nullable=False, default=now)
+
+
+class ProviderToken(Base):
+    """Rotating provider credentials (Zalo's refresh token is single-use: the new one must be
+    stored before the old one is forgotten)."""
+    __tablename__ = "provider_tokens"
+    channel = Column(String(16), primary_key=True)
+    access_token_enc = Column(LargeBinary)
+    refresh_token_enc = Column(LargeBinary)
+    expires_at = Column(Float)
+    updated_at = Column(Float, nullable=False, default=now)
+
+
+class WebSession(Base):
+    """A web chat session: the browser holds a random token; the database holds its hash."""
+    __tablename__ = "web_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    created_at = Column(Float, nullable=False, default=now)
+    last_seen_at = Column(Float, nullable=False, default=now)

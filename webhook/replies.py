@@ -1,0 +1,35 @@
+"""The few sentences the gateway sends on its own (Rasa down, media, empty message). Their wording
+lives in the Rasa domain like every other bot sentence (bot/domain/responses.yml), read once at
+start-up, so translators and counsellors edit one place."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import yaml
+
+from bot.paths import DOMAIN
+
+DEGRADED = "utter_gateway_degraded"
+TEXT_ONLY = "utter_gateway_text_only"
+EMPTY = "utter_gateway_empty"
+EMERGENCY = "utter_emergency_numbers"
+SELF_HARM = "utter_self_harm"
+ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM)
+
+
+@lru_cache(maxsize=1)
+def load() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for path in sorted(DOMAIN.glob("*.yml")):
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        for name, variants in (data.get("responses") or {}).items():
+            if name in ALL and variants:
+                found[name] = variants[0]["text"]
+    missing = set(ALL) - set(found)
+    if missing:
+        raise RuntimeError(f"responses missing from the domain: {sorted(missing)}")
+    return found
+
+
+def text(name: str) -> str:
+    return load()[name]

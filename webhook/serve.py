@@ -1,0 +1,70 @@
+"""Process entry points: ``helpline gateway`` (the Flask app on a threaded WSGI server) and
+``helpline worker`` (the sweep loop). Behind a real load balancer, run the app with any WSGI
+server (``webhook.serve:wsgi_app()``); the code is the same."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+logger = logging.getLogger("webhook")
+
+
+def _logging() -> None:
+    # ids and event names only: no request bodies, and werkzeug's access log stays quiet
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def wsgi_app():
+    from webhook.app import create_app
+
+    return create_app()
+
+
+def run_gateway(host: str = "127.0.0.1", port: int = 8000) -> int:
+    from werkzeug.serving import make_server
+
+    _logging()
+    app = wsgi_app()
+    server = make_server(host, port, app, threaded=True)
+    stop = threading.Event()
+
+    def _term(*_):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _term)
+    logger.info("gateway listening on http://%s:%s", host, port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["helpline"].close()
+    return 0
+
+
+def run_worker(interval: float = 1.0) -> int:
+    from webhook.app import Gateway
+    from webhook.dispatcher import Worker
+    from webhook.settings import Settings
+
+    _logging()
+    gw = Gateway(Settings.from_env(run_dispatcher=False))
+    worker = Worker(gw, interval=interval)
+    signal.signal(signal.SIGTERM, lambda *_: worker._stop.set())
+    logger.info("worker started")
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gw.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_worker() if sys.argv[1:2] == ["worker"] else run_gateway())

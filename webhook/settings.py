@@ -1,0 +1,155 @@
+"""One settings object, read from the environment once, with safe local defaults.
+
+Local defaults (SQLite under var/, Rasa and the action server on loopback, no channel
+credentials) let a newcomer run everything with no server to install. A channel is enabled only
+when its credentials are set. In production (``HELPLINE_ENV=production``) a missing secret is a
+loud start-up failure instead of a silently insecure default.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping, Optional
+
+from bot.paths import ROOT
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'helpline.db'}"
+    # Secrets: pseudonyms (HMAC) and encryption of addresses and message bodies at rest.
+    secret_key: str = ""
+    # Shared token for the action server -> gateway API (escalations).
+    api_token: str = ""
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = ""
+    actions_url: str = "http://127.0.0.1:5055"
+    # How long a person waits for the bot before the safe reply goes out instead.
+    rasa_timeout: float = 10.0
+    locale: str = "vi"
+
+    # Public base URL the providers call (behind a proxy this is not request.url). Signatures are
+    # computed over it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base: str = ""          # tests point this at a fake; empty = api.twilio.com
+    sms_unaccented: bool = True
+
+    telegram_token: str = ""
+    telegram_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org/bot"
+
+    zalo_app_id: str = ""
+    zalo_secret_key: str = ""          # app secret: token refresh
+    zalo_oa_secret_key: str = ""       # OA secret: webhook signature
+    zalo_access_token: str = ""        # first tokens; rotated ones live in the database
+    zalo_refresh_token: str = ""
+    zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_max_event_age: float = 0.0    # seconds; 0 = do not reject old events
+
+    webchat_enabled: bool = True
+    webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
+    webchat_poll_ms: int = 1500
+
+    max_text_chars: int = 2000         # longer messages are kept and understood from their start
+    max_body_bytes: int = 256 * 1024
+    # Background threads in the gateway that hand messages to Rasa and send replies at once.
+    dispatch_threads: int = 8
+    # Per-channel send rate (messages per second); bulk traffic waits behind conversations.
+    rate_limits: Mapping[str, float] = field(default_factory=lambda: {"sms": 10.0, "telegram": 25.0,
+                                                                      "zalo": 10.0, "web": 1000.0})
+    send_max_attempts: int = 8
+    run_dispatcher: bool = True        # tests may drive the pipeline by hand
+
+    _ENV = {
+        "env": "HELPLINE_ENV", "database_url": "HELPLINE_DATABASE_URL", "secret_key": "HELPLINE_SECRET_KEY",
+        "api_token": "HELPLINE_GATEWAY_TOKEN", "rasa_url": "HELPLINE_RASA_URL", "rasa_token": "HELPLINE_RASA_TOKEN",
+        "actions_url": "HELPLINE_ACTIONS_URL", "rasa_timeout": "HELPLINE_RASA_TIMEOUT", "locale": "HELPLINE_LOCALE",
+        "public_url": "HELPLINE_PUBLIC_URL",
+        "twilio_account_sid": "TWILIO_ACCOUNT_SID", "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+        "twilio_from": "TWILIO_FROM", "twilio_messaging_service_sid": "TWILIO_MESSAGING_SERVICE_SID",
+        "twilio_api_base": "TWILIO_API_BASE", "sms_unaccented": "HELPLINE_SMS_UNACCENTED",
+        "telegram_token": "TELEGRAM_TOKEN", "telegram_secret": "TELEGRAM_SECRET_TOKEN",
+        "telegram_api_base": "TELEGRAM_API_BASE",
+        "zalo_app_id": "ZALO_APP_ID", "zalo_secret_key": "ZALO_APP_SECRET", "zalo_oa_secret_key": "ZALO_OA_SECRET_KEY",
+        "zalo_access_token": "ZALO_ACCESS_TOKEN", "zalo_refresh_token": "ZALO_REFRESH_TOKEN",
+        "zalo_api_base": "ZALO_API_BASE", "zalo_oauth_base": "ZALO_OAUTH_BASE",
+        "zalo_max_event_age": "ZALO_MAX_EVENT_AGE",
+        "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
+        "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        types = {f.name: f.type for f in fields(cls)}
+        for name, var in cls._ENV.items():
+            if var in environ and environ[var] != "":
+                raw = environ[var]
+                kind = types[name]
+                values[name] = (_bool(raw) if kind in ("bool", bool) else int(raw) if kind in ("int", int)
+                                else float(raw) if kind in ("float", float) else raw)
+        values.update(overrides)
+        settings = cls(**values)
+        return settings.checked()
+
+    def checked(self) -> "Settings":
+        if self.env == "production":
+            missing = [n for n in ("secret_key", "api_token", "rasa_token") if not getattr(self, n)]
+            if missing:
+                raise ConfigError("missing settings in production: " + ", ".join(
+                    self._ENV[n] for n in missing))
+            if len(self.secret_key) < 32:
+                raise ConfigError("HELPLINE_SECRET_KEY must be at least 32 characters")
+            if self.telegram_token and not self.telegram_secret:
+                raise ConfigError("TELEGRAM_SECRET_TOKEN is required with TELEGRAM_TOKEN")
+            return self
+        # Development: a random secret per database is kept in var/ so pseudonyms stay stable.
+        if not self.secret_key:
+            return replace(self, secret_key=_local_secret())
+        return self
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and
+                    (self.twilio_from or self.twilio_messaging_service_sid))
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token and self.telegram_secret)
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_app_id and self.zalo_oa_secret_key and
+                    (self.zalo_access_token or self.zalo_refresh_token))
+
+
+def _local_secret() -> str:
+    path = ROOT / "var" / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
