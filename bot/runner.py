@@ -39,23 +39,33 @@ def start_servers(model: Path, log_dir: Path = paths.ROOT / "var" / "log", rasa_
     """Start the action server and Rasa on loopback. Rasa's HTTP API is protected by a token
     (an open API would expose every conversation); the REST channel is what the gateway uses."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
-           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **(extra_env or {})}
+    env = _env(extra_env)
     token = token or os.environ.get("HELPLINE_RASA_TOKEN") or secrets.token_urlsafe(24)
+    return [start_actions(actions_port, log_dir, env), start_rasa(model, rasa_port, token, endpoints, log_dir, env)]
+
+
+def _env(extra_env: dict | None) -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **(extra_env or {})}
+
+
+def start_actions(actions_port: int, log_dir: Path, env: dict) -> subprocess.Popen:
     # rasa_sdk binds 0.0.0.0 unless SANIC_HOST says otherwise: keep it on loopback
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port), "--cors", "http://127.0.0.1", "--logging-config_file",
-         str(paths.ROOT / "bot" / "logging.yml")],
+    return subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port), "--cors", "http://127.0.0.1",
+         "--logging-config_file", str(paths.ROOT / "bot" / "logging.yml")],
         cwd=paths.ROOT, env={**env, "SANIC_HOST": "127.0.0.1"}, stdout=open(log_dir / "actions.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True)
-    rasa = subprocess.Popen(
+        stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_rasa(model: Path, rasa_port: int, token: str, endpoints: Path, log_dir: Path, env: dict) -> subprocess.Popen:
+    """Rasa's HTTP API is protected by a token (an open API would expose every conversation)."""
+    return subprocess.Popen(
         [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
          "--enable-api", "--auth-token", token, "--endpoints", str(endpoints),
          "--credentials", str(paths.CREDENTIALS), "--logging-config-file", str(paths.ROOT / "bot" / "logging.yml")],
         cwd=paths.ROOT, env=env, stdout=open(log_dir / "rasa.log", "ab"), stderr=subprocess.STDOUT,
         start_new_session=True)
-    return [actions, rasa]
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -76,6 +86,7 @@ def run_bot_and_chat(model: Path | None, chat: bool = True) -> int:
     if model is None:
         print(_("No trained model. Run `make model` first."), file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     procs = start_servers(model)
     try:
         print(_("Starting the bot (about 30 seconds)..."), flush=True)
@@ -131,6 +142,8 @@ def run_system(model: Path | None, port: int = 8000) -> int:
         return 2
     log_dir = paths.ROOT / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (a supervisor, `timeout`) must stop the children too: they run in their own sessions
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = system_env(gateway_port=port)
     procs = start_servers(model, log_dir, extra_env=env, token=env["HELPLINE_RASA_TOKEN"])
     try:

@@ -51,7 +51,7 @@ class Dispatcher:
                 pipeline.process_conversation(self.gw, conv_id)
                 # A message stored while we held the lease would have been refused the lease by
                 # its own thread; look once more so it does not wait for the sweep.
-                if _has_waiting(self.gw, conv_id) and self.gw.rasa.is_open():
+                if _has_waiting(self.gw, conv_id) and self.gw.rasa.available():
                     self.submit(conv_id)
             except Exception:
                 logger.exception("dispatch_failed conversation=%s", conv_id)

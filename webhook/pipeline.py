@@ -165,7 +165,12 @@ def process_conversation(gw, conversation_id: int) -> int:
             if msg is None:
                 break
             if not handle(gw, msg):
-                break           # Rasa is down: the rest waits, in order, for the replay
+                # Rasa is down. Everything newer waits, in order, for the replay, but each new
+                # message still gets the rules, the queue and its safe reply now: a danger message
+                # must not sit behind an ordinary one.
+                for waiting in _pending_messages(gw, conversation_id):
+                    handle(gw, waiting, degraded=True)
+                break
             answered += 1
     finally:
         release(gw, conversation_id, owner)
@@ -173,8 +178,15 @@ def process_conversation(gw, conversation_id: int) -> int:
     return answered
 
 
-def handle(gw, msg: Message) -> bool:
-    """Answer one message. False when it had to be deferred (Rasa unavailable)."""
+def _pending_messages(gw, conversation_id: int) -> list[Message]:
+    with transaction(gw.Session) as s:
+        return list(s.execute(select(Message).where(Message.conversation_id == conversation_id,
+                                                    Message.state == S.PENDING).order_by(Message.id)).scalars())
+
+
+def handle(gw, msg: Message, degraded: bool = False) -> bool:
+    """Answer one message. False when it had to be deferred (Rasa unavailable, or ``degraded``:
+    an older message of the conversation is waiting for Rasa)."""
     with transaction(gw.Session) as s:
         conv = s.get(Conversation, msg.conversation_id)
         contact = s.get(Contact, conv.contact_id)
@@ -198,7 +210,7 @@ def handle(gw, msg: Message) -> bool:
     if mode == S.WITH_COUNSELLOR:
         _set_state(gw, msg, S.HELD)        # the counsellor's screen shows it (issue 4)
         return True
-    if not gw.rasa.is_open():
+    if degraded or not gw.rasa.available():
         return _degrade(gw, msg, text, assessment, adapter)
     metadata = {"channel": channel, "language": gw.settings.locale, "message_id": msg.id}
     try:
@@ -207,11 +219,15 @@ def handle(gw, msg: Message) -> bool:
         logger.warning("rasa_unavailable conversation=%s error=%s", msg.conversation_id, exc)
         gw.rasa.trip()
         return _degrade(gw, msg, text, assessment, adapter)
-    texts = [r["text"] for r in bot if isinstance(r, dict) and r.get("text")]
+    texts = []
     for r in bot:
-        for b in (r.get("buttons") or []) if isinstance(r, dict) else []:
-            if b.get("title"):
-                texts.append(f"- {b['title']}")
+        if not isinstance(r, dict):
+            continue
+        # quick replies become a line of choices under their question (every channel can show it)
+        choices = " / ".join(b["title"] for b in (r.get("buttons") or []) if isinstance(b, dict) and b.get("title"))
+        body = "\n".join(part for part in (r.get("text"), choices) if part)
+        if body:
+            texts.append(body)
     _finish(gw, msg, S.ANSWERED, [("bot", t) for t in texts], adapter, seq0=0)
     return True
 
@@ -464,7 +480,7 @@ def sweep(gw, limit: int = 200) -> dict:
         res = s.execute(update(Outbox).where(Outbox.state == S.SENDING, Outbox.claimed_until < now)
                         .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None))
         stats["reset"] = res.rowcount
-    rasa_ok = gw.rasa.is_open() or gw.rasa.healthy()
+    rasa_ok = gw.rasa.available() or gw.rasa.healthy()
     if rasa_ok:
         gw.rasa.down_until = 0.0
         with transaction(gw.Session) as s:

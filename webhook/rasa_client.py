@@ -37,7 +37,8 @@ class RasaClient:
     def _params(self) -> dict:
         return {"token": self.token} if self.token else {}
 
-    def is_open(self) -> bool:
+    def available(self) -> bool:
+        """False for a few seconds after a failure (the circuit is open)."""
         return time.time() >= self.down_until
 
     def trip(self, seconds: float = 5.0) -> None:

@@ -1,0 +1,125 @@
+"""End to end on loopback: a message in on each channel -> the real Rasa with the trained model and
+the real action server -> the reply delivered to the fake provider by the real client library.
+Then Rasa is stopped mid-conversation: the person still gets the safe reply, a danger message still
+reaches the queue, and the kept messages are answered when Rasa is back."""
+import time
+
+import pytest
+import requests
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from tests.system import PUBLIC, TG_SECRET, System
+from webhook.db import transaction
+from webhook.dispatcher import Worker
+from webhook.models import Case, Message
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def system(model_path, tmp_path_factory):
+    sys_ = System(model_path, tmp_path_factory.mktemp("e2e"))
+    try:
+        sys_.start()
+        yield sys_
+    finally:
+        sys_.close()
+
+
+def sms(system, sender, body):
+    params = system.twilio.inbound_params(sender, body)
+    sig = RequestValidator(system.twilio.auth_token).compute_signature(PUBLIC + "/webhooks/sms", params)
+    r = requests.post(system.gateway_url + "/webhooks/sms", data=params, headers={"X-Twilio-Signature": sig}, timeout=10)
+    assert r.status_code == 200, r.text
+    return params["MessageSid"]
+
+
+_update_ids = iter(range(700000000, 800000000))
+
+
+def telegram(system, chat_id, text):
+    update = system.telegram.make_update(next(_update_ids), chat_id, text)
+    r = requests.post(system.gateway_url + "/webhooks/telegram", json=update,
+                      headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def zalo(system, user_id, text):
+    raw, headers = system.zalo.signed_webhook(system.zalo.make_event("user_send_text", user_id, text))
+    r = requests.post(system.gateway_url + "/webhooks/zalo", data=raw, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_sms_question_answered_unaccented(system):
+    sms(system, "+84905100001", "cho hoi so dien thoai duong day nong ho tro bao luc gia dinh")
+    sent = system.twilio.wait_for(lambda m: m["to"] == "+84905100001", timeout=60)
+    text = " ".join(m["body"] for m in system.twilio.sent if m["to"] == "+84905100001")
+    assert "1800 1581" in text
+    assert all(len(m["body"]) <= 160 and m["body"].isascii() for m in sent)
+
+
+def test_telegram_danger_gets_numbers_first_and_reaches_the_queue(system):
+    telegram(system, 6660001, "chong em dang cam dao doi giet em, cuu em voi")
+    sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660001, timeout=60, count=2)
+    assert "113" in sent[0]["text"] and "1800 1581" in sent[0]["text"]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with transaction(system.gw.Session) as s:
+            cases = list(s.execute(select(Case)).scalars())
+        if any(c.source == "rules" for c in cases):
+            break
+        time.sleep(0.2)
+    assert any(c.risk == "imminent" for c in cases)
+
+
+def test_zalo_greeting_is_answered(system):
+    zalo(system, "3512523625412001", "xin chào")
+    sent = system.zalo.wait_for(lambda m: m["user_id"] == "3512523625412001", timeout=60)
+    assert sent[0]["text"]
+
+
+def test_web_chat_round_trip(system):
+    s = requests.Session()
+    token = s.post(system.gateway_url + "/webchat/api/session", timeout=10).json()["session"]
+    h = {"X-Webchat-Session": token}
+    assert s.post(system.gateway_url + "/webchat/api/messages", json={"text": "cho hoi ve tro giup phap ly",
+                                                                      "client_id": "c1"}, headers=h, timeout=10).status_code == 202
+    deadline, out = time.time() + 60, []
+    while time.time() < deadline and not out:
+        msgs = s.get(system.gateway_url + "/webchat/api/messages?after=0", headers=h, timeout=10).json()["messages"]
+        out = [m for m in msgs if m["direction"] == "out"]
+        time.sleep(0.3)
+    assert out and out[0]["text"]
+
+
+def test_rasa_stopped_mid_conversation_safe_reply_queue_and_replay(system):
+    telegram(system, 6660002, "xin chao")
+    system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=60)
+    assert system.gw.dispatcher.drain(30)        # every reply to the greeting is out
+    before = len([m for m in system.telegram.sent if m["chat_id"] == 6660002])
+    system.stop_rasa()
+    try:
+        telegram(system, 6660002, "cho hoi ve luat phong chong bao luc gia dinh")
+        sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=30, count=before + 1)
+        assert "113" in sent[-1]["text"] and "1800 1581" in sent[-1]["text"]      # the safe reply, at once
+        telegram(system, 6660002, "no dang danh em, em so lam, no cam dao")
+        sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=30, count=before + 2)
+        assert "113" in sent[-1]["text"]
+        with transaction(system.gw.Session) as s:
+            states = [m.state for m in s.execute(select(Message).order_by(Message.id)).scalars()]
+            cases = list(s.execute(select(Case).where(Case.source == "rules")).scalars())
+        assert states.count("deferred") >= 2
+        assert any(c.risk in ("high", "imminent") for c in cases)
+    finally:
+        system.start_rasa()
+    count_before_replay = len([m for m in system.telegram.sent if m["chat_id"] == 6660002])
+    assert Worker(system.gw).run_once()["replayed"] >= 2
+    sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=60, count=count_before_replay + 2)
+    with transaction(system.gw.Session) as s:
+        assert not list(s.execute(select(Message).where(Message.state == "deferred")).scalars())
+    # replaying again sends nothing new
+    n = len(system.telegram.sent)
+    Worker(system.gw).run_once()
+    time.sleep(0.5)
+    assert len(system.telegram.sent) == n
