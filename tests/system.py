@@ -56,10 +56,19 @@ class System:
             raise RuntimeError("action server did not start:\n" + self.log("actions.log"))
         return self
 
-    def start_rasa(self, wait: bool = True) -> None:
-        self.rasa = runner.start_rasa(self.model, self.rasa_port, self.rasa_token, self.endpoints, self.log_dir, self.env)
-        if wait and not runner._wait(f"{self.rasa_url}/", self.rasa, 300):
-            raise RuntimeError("Rasa did not start:\n" + self.log("rasa.log")[-3000:])
+    def start_rasa(self, wait: bool = True, same_port: bool = False) -> None:
+        for attempt in range(3):
+            self.rasa = runner.start_rasa(self.model, self.rasa_port, self.rasa_token, self.endpoints, self.log_dir,
+                                          self.env)
+            if not wait or runner._wait(f"{self.rasa_url}/", self.rasa, 300):
+                return
+            # another process took the free port between our check and Rasa's bind: try another
+            runner.stop([self.rasa])
+            if same_port:
+                continue
+            self.rasa_port = free_port()
+            self.gw.rasa.url = self.rasa_url
+        raise RuntimeError("Rasa did not start:\n" + self.log("rasa.log")[-3000:])
 
     def stop_rasa(self) -> None:
         runner.stop([self.rasa])
@@ -89,12 +98,11 @@ class System:
         return cfg
 
     def start_gateway(self) -> None:
-        from werkzeug.serving import make_server
-
         from webhook.app import create_app
+        from webhook.serve import make_server
 
         self.app = create_app(self.settings())
-        self.server = make_server("127.0.0.1", self.gateway_port, self.app, threaded=True)
+        self.server = make_server("127.0.0.1", self.gateway_port, self.app)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from bot.paths import ROOT
 from webhook import pipeline, spool
 from webhook.channels.base import TEXT, BadRequest, Forbidden, Inbound
-from webhook.db import make_engine, make_sessionmaker, transaction, upgrade
+from webhook.db import connection, make_engine, make_sessionmaker, transaction, upgrade
 from webhook.dispatcher import Dispatcher
 from webhook.models import Conversation, Contact, Message, Outbox, ProviderToken, WebSession
 from webhook.privacy import Vault
@@ -48,10 +48,16 @@ class Gateway:
         self.rasa = RasaClient(settings.rasa_url, settings.rasa_token, settings.rasa_timeout, settings.actions_url)
         self.limiter = pipeline.RateLimiter(settings.rate_limits)
         self.adapters = build_adapters(self)
-        self.spool = spool.Spool(ROOT / "var" / "spool", self.vault)
+        # one spool per database, so two gateways on a host never ingest each other's messages
+        self.spool = spool.Spool(ROOT / "var" / "spool" / hashlib.sha256(settings.database_url.encode()).hexdigest()[:16],
+                                 self.vault)
         self.dispatcher: Optional[Dispatcher] = None
         if settings.run_dispatcher:
             self.dispatcher = Dispatcher(self, settings.dispatch_threads)
+
+    def tx(self):
+        """A Core connection in one transaction, for the hot path."""
+        return connection(self.engine, self.Session.write_lock)
 
     def submit(self, conversation_id: int) -> None:
         if self.dispatcher is not None:
@@ -269,6 +275,8 @@ def webchat_session():
 @web.post("/webchat/api/messages")
 def webchat_send():
     gw = gateway()
+    if "web" not in gw.adapters:
+        return _error(404, "web chat is disabled")
     digest = _web_session(gw)
     if digest is None:
         return _error(403, "unknown or expired session")
@@ -287,6 +295,8 @@ def webchat_send():
 @web.get("/webchat/api/messages")
 def webchat_poll():
     gw = gateway()
+    if "web" not in gw.adapters:
+        return _error(404, "web chat is disabled")
     digest = _web_session(gw)
     if digest is None:
         return _error(403, "unknown or expired session")
@@ -305,7 +315,7 @@ def webchat_poll():
                 events.append((m.received_at, 0, m.id, "in", m.body_enc, m.client_ref))
             for o in s.execute(select(Outbox).where(Outbox.conversation_id.in_(conv_ids),
                                                     Outbox.state.in_(["sent", "delivered"]))).scalars():
-                events.append((o.created_at, 1, o.id, "out", o.body_enc, None))
+                events.append((o.sent_at or o.created_at, 1, o.id, "out", o.body_enc, None))
     events.sort()
     out, last = [], 0
     for ts, _k, _id, direction, body, client_ref in events:

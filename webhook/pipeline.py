@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.understanding import understand
-from webhook import replies, states as S
+from webhook import replies, sql as Q, states as S
 from webhook.channels.base import EMPTY, EVENT, MEDIA, TEXT, Inbound
 from webhook.channels.zalo import within_window
 from webhook.db import transaction
@@ -80,39 +80,39 @@ def receive(gw, inbound: Inbound) -> Received:
         return Received(None, None)
     for attempt in range(3):
         try:
-            with transaction(gw.Session) as s:
-                contact = s.execute(select(Contact).where(Contact.channel == inbound.channel,
-                                                          Contact.pseudonym == pseudonym)).scalar_one_or_none()
+            with gw.tx() as c:
+                dup = c.execute(Q.DUPLICATE, {"channel": inbound.channel, "pid": inbound.provider_msg_id}).first()
+                if dup is not None:
+                    return Received(dup[0], dup[1], duplicate=True)
                 now = time.time()
+                contact = c.execute(Q.CONTACT, {"channel": inbound.channel, "pseudonym": pseudonym}).first()
                 if contact is None:
-                    contact = Contact(channel=inbound.channel, pseudonym=pseudonym,
-                                      address_enc=vault.seal(inbound.address), status=S.ACTIVE)
-                    s.add(contact)
-                    s.flush()
-                conv = s.execute(select(Conversation).where(Conversation.contact_id == contact.id)
-                                 .order_by(Conversation.id.desc()).limit(1)).scalar_one_or_none()
-                if conv is None or conv.mode == S.CLOSED:
-                    conv = Conversation(contact_id=contact.id, channel=inbound.channel,
-                                        rasa_sender=f"{inbound.channel}-{pseudonym}-{int(now * 1000) % 10**9}"
-                                        if conv is not None else f"{inbound.channel}-{pseudonym}", mode=S.BOT)
-                    s.add(conv)
-                    s.flush()
-                msg = Message(conversation_id=conv.id, channel=inbound.channel,
-                              provider_msg_id=inbound.provider_msg_id, kind=inbound.kind,
-                              body_enc=vault.seal(inbound.text) if inbound.kind == TEXT else None,
-                              state=S.PENDING, client_ref=inbound.client_ref, received_at=now)
-                s.add(msg)
-                s.flush()
+                    contact_id = c.execute(Q.INSERT_CONTACT, {
+                        "channel": inbound.channel, "pseudonym": pseudonym, "address_enc": vault.seal(inbound.address),
+                        "now": now}).scalar_one()
+                    status, reason = S.ACTIVE, None
+                else:
+                    contact_id, status, reason = contact
+                conv = c.execute(Q.LAST_CONVERSATION, {"contact_id": contact_id}).first()
+                if conv is None or conv[1] == S.CLOSED:
+                    sender = f"{inbound.channel}-{pseudonym}" if conv is None else \
+                        f"{inbound.channel}-{pseudonym}-{int(now * 1000) % 10**9}"
+                    conv_id = c.execute(Q.INSERT_CONVERSATION, {"contact_id": contact_id, "channel": inbound.channel,
+                                                                "sender": sender, "now": now}).scalar_one()
+                else:
+                    conv_id = conv[0]
+                    c.execute(Q.TOUCH_CONVERSATION, {"now": now, "id": conv_id})
+                msg_id = c.execute(Q.INSERT_MESSAGE, {
+                    "conversation_id": conv_id, "channel": inbound.channel, "pid": inbound.provider_msg_id,
+                    "kind": inbound.kind, "body_enc": vault.seal(inbound.text) if inbound.kind == TEXT else None,
+                    "client_ref": inbound.client_ref, "now": now}).scalar_one()
                 # A provider-side block is lifted by the person writing again; a STOP keyword is a
                 # choice about campaign messages and stays until they write DK.
-                if contact.status == S.STOPPED and (contact.stopped_reason or "").endswith("_blocked"):
-                    contact.status, contact.stopped_reason = S.ACTIVE, None
-                contact.last_inbound_at = now
-                contact.replies_since_inbound = 0
-                if inbound.reply_ref:
-                    contact.reply_ref = inbound.reply_ref
-                conv.updated_at = now
-                return Received(msg.id, conv.id)
+                if status == S.STOPPED and (reason or "").endswith("_blocked"):
+                    status, reason = S.ACTIVE, None
+                c.execute(Q.CONTACT_INBOUND, {"now": now, "reply_ref": inbound.reply_ref, "status": status,
+                                              "reason": reason, "id": contact_id})
+                return Received(msg_id, conv_id)
         except IntegrityError:
             # Either this exact delivery is already stored (a duplicate), or a concurrent first
             # message created the same contact: look again.
@@ -130,25 +130,37 @@ def receive(gw, inbound: Inbound) -> Received:
 
 def claim(gw, conversation_id: int, owner: str) -> bool:
     now = time.time()
-    with transaction(gw.Session) as s:
-        res = s.execute(update(Conversation).where(
-            Conversation.id == conversation_id,
-            or_(Conversation.lease_owner.is_(None), Conversation.lease_until < now, Conversation.lease_owner == owner))
-            .values(lease_owner=owner, lease_until=now + LEASE_SECONDS))
-        return res.rowcount == 1
+    with gw.tx() as c:
+        return c.execute(Q.CLAIM, {"owner": owner, "until": now + LEASE_SECONDS, "id": conversation_id,
+                                   "now": now}).rowcount == 1
 
 
 def release(gw, conversation_id: int, owner: str) -> None:
-    with transaction(gw.Session) as s:
-        s.execute(update(Conversation).where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
-                  .values(lease_owner=None, lease_until=None))
+    with gw.tx() as c:
+        c.execute(Q.RELEASE, {"id": conversation_id, "owner": owner})
 
 
-def _next_message(gw, conversation_id: int) -> Optional[Message]:
-    with transaction(gw.Session) as s:
-        return s.execute(select(Message).where(
-            Message.conversation_id == conversation_id, Message.state.in_([S.PENDING, S.DEFERRED]))
-            .order_by(Message.id).limit(1)).scalar_one_or_none()
+@dataclass
+class Msg:
+    """The fields of a message the pipeline needs (a light stand-in for the ORM row)."""
+    id: int
+    conversation_id: int
+    state: str
+    kind: str
+    body_enc: Optional[bytes]
+
+
+def _next_message(gw, conversation_id: int, owner: Optional[str] = None):
+    """The oldest waiting message and its conversation's routing facts, in one transaction. With
+    ``owner``, the lease is released in the same transaction when nothing waits."""
+    with gw.tx() as c:
+        row = c.execute(Q.NEXT_MESSAGE, {"id": conversation_id}).first()
+        if row is None:
+            if owner is not None:
+                c.execute(Q.RELEASE, {"id": conversation_id, "owner": owner})
+            return None, None
+    body = bytes(row[4]) if row[4] is not None else None
+    return Msg(row[0], row[1], row[2], row[3], body), {"channel": row[5], "sender": row[6], "mode": row[7]}
 
 
 def process_conversation(gw, conversation_id: int) -> int:
@@ -159,21 +171,24 @@ def process_conversation(gw, conversation_id: int) -> int:
     if not claim(gw, conversation_id, owner):
         return 0
     answered = 0
+    released = False
     try:
         while True:
-            msg = _next_message(gw, conversation_id)
+            msg, conv = _next_message(gw, conversation_id, owner)
             if msg is None:
+                released = True
                 break
-            if not handle(gw, msg):
+            if not handle(gw, msg, conv=conv):
                 # Rasa is down. Everything newer waits, in order, for the replay, but each new
                 # message still gets the rules, the queue and its safe reply now: a danger message
                 # must not sit behind an ordinary one.
                 for waiting in _pending_messages(gw, conversation_id):
-                    handle(gw, waiting, degraded=True)
+                    handle(gw, waiting, degraded=True, conv=conv)
                 break
             answered += 1
     finally:
-        release(gw, conversation_id, owner)
+        if not released:
+            release(gw, conversation_id, owner)
     deliver_conversation(gw, conversation_id)
     return answered
 
@@ -184,13 +199,14 @@ def _pending_messages(gw, conversation_id: int) -> list[Message]:
                                                     Message.state == S.PENDING).order_by(Message.id)).scalars())
 
 
-def handle(gw, msg: Message, degraded: bool = False) -> bool:
+def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None) -> bool:
     """Answer one message. False when it had to be deferred (Rasa unavailable, or ``degraded``:
     an older message of the conversation is waiting for Rasa)."""
-    with transaction(gw.Session) as s:
-        conv = s.get(Conversation, msg.conversation_id)
-        contact = s.get(Contact, conv.contact_id)
-        channel, sender, mode = conv.channel, conv.rasa_sender, conv.mode
+    if conv is None:
+        with transaction(gw.Session) as s:
+            c = s.get(Conversation, msg.conversation_id)
+            conv = {"channel": c.channel, "sender": c.rasa_sender, "mode": c.mode}
+    channel, sender, mode = conv["channel"], conv["sender"], conv["mode"]
     adapter = gw.adapters.get(channel)
     if msg.kind in (MEDIA, EMPTY):
         reply = replies.TEXT_ONLY if msg.kind == MEDIA else replies.EMPTY
@@ -203,12 +219,11 @@ def handle(gw, msg: Message, degraded: bool = False) -> bool:
         # The shared rules, on every message, independent of Rasa: the queue must hear about
         # danger even when the model or the action server cannot.
         assessment = understand(text, None)
-        _record_assessment(gw, msg, assessment)
         if assessment.risk in URGENT:
             open_case(gw, msg.conversation_id, assessment.risk, assessment.topic,
                       reason=(assessment.reasons or ["rules"])[0][:64], source="rules")
     if mode == S.WITH_COUNSELLOR:
-        _set_state(gw, msg, S.HELD)        # the counsellor's screen shows it (issue 4)
+        _set_state(gw, msg, S.HELD, assessment)        # the counsellor's screen shows it (issue 4)
         return True
     if degraded or not gw.rasa.available():
         return _degrade(gw, msg, text, assessment, adapter)
@@ -228,39 +243,68 @@ def handle(gw, msg: Message, degraded: bool = False) -> bool:
         body = "\n".join(part for part in (r.get("text"), choices) if part)
         if body:
             texts.append(body)
-    _finish(gw, msg, S.ANSWERED, [("bot", t) for t in texts], adapter, seq0=0)
+    out = [("bot", t) for t in texts]
+    if not out:
+        # Rasa answered nothing (an action failed: the action server may be down). Nobody may
+        # write to a helpline and hear nothing back.
+        logger.warning("rasa_empty_answer conversation=%s", msg.conversation_id)
+        out = [("safety", replies.text(replies.DEGRADED))]
+    _finish(gw, msg, S.ANSWERED, out, adapter, seq0=0, assessment=assessment)
     return True
 
 
-def _record_assessment(gw, msg, assessment) -> None:
-    with transaction(gw.Session) as s:
-        s.execute(update(Message).where(Message.id == msg.id).values(risk=assessment.risk, topic=assessment.topic))
+def _labels(assessment) -> dict:
+    return {} if assessment is None else {"risk": assessment.risk, "topic": assessment.topic}
 
 
-def _set_state(gw, msg: Message, new: str) -> None:
+def _set_state(gw, msg: Message, new: str, assessment=None) -> None:
     S.check(S.INBOUND, msg.state, new)
     with transaction(gw.Session) as s:
         s.execute(update(Message).where(Message.id == msg.id, Message.state == msg.state)
-                  .values(state=new, answered_at=time.time() if new == S.ANSWERED else None))
+                  .values(state=new, answered_at=time.time() if new == S.ANSWERED else None, **_labels(assessment)))
 
 
-def _finish(gw, msg: Message, new_state: str, texts: list[tuple[str, str]], adapter, seq0: int) -> None:
+def _finish(gw, msg: Message, new_state: str, texts: list[tuple[str, str]], adapter, seq0: int,
+            assessment=None) -> None:
     """Replies into the outbox and the message's new state, in one transaction: a crash leaves
-    either both or neither, and (message, seq) is unique, so a replay cannot double a reply."""
+    either both or neither, and (message, seq) is unique, so a replay cannot double a reply.
+    Then the replies go out at once from this thread (the worker only retries)."""
     S.check(S.INBOUND, msg.state, new_state)
-    with transaction(gw.Session) as s:
-        conv = s.get(Conversation, msg.conversation_id)
-        seq = seq0
-        for kind, text in texts:
-            for part in (adapter.render(text) if adapter else [text]):
-                s.add(Outbox(conversation_id=conv.id, contact_id=conv.contact_id, channel=conv.channel,
-                             source_message_id=msg.id, seq=seq, kind=kind, body_enc=gw.vault.seal(part),
-                             priority=PRIORITY_CONVERSATION, state=S.QUEUED_OUT))
-                seq += 1
-        res = s.execute(update(Message).where(Message.id == msg.id, Message.state == msg.state)
-                        .values(state=new_state, answered_at=time.time(), attempts=Message.attempts + 1))
+    labels = _labels(assessment)
+    with gw.tx() as c:
+        jobs = _enqueue(c, gw, msg, seq0, texts, adapter)
+        res = c.execute(Q.FINISH_MESSAGE, {"new": new_state, "now": time.time(), "risk": labels.get("risk"),
+                                           "topic": labels.get("topic"), "id": msg.id, "old": msg.state})
         if res.rowcount != 1:
             raise S.TransitionError(f"message {msg.id} changed state under us")
+    send_jobs(gw, jobs)
+
+
+def _enqueue(c, gw, msg: Message, seq0: int, texts: list[tuple[str, str]], adapter) -> list["Job"]:
+    """Insert reply rows. When nothing older waits in this conversation's outbox, the rows are
+    claimed for sending by this thread in the same transaction (no second round trip); otherwise
+    they queue behind the older ones, so replies never overtake each other."""
+    if not texts:
+        return []
+    target = c.execute(Q.SEND_TARGET, {"id": msg.conversation_id}).first()
+    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel = target
+    fast = c.execute(Q.OLDER_UNSENT, {"id": msg.conversation_id}).first() is None
+    now, owner = time.time(), _owner()
+    address = gw.vault.open(bytes(address_enc)) if fast else None
+    jobs, seq = [], seq0
+    for kind, text in texts:
+        for part in (adapter.render(text) if adapter else [text]):
+            row_id = c.execute(Q.INSERT_OUTBOX, {
+                "conversation_id": msg.conversation_id, "contact_id": contact_id, "channel": channel,
+                "source": msg.id, "seq": seq, "kind": kind, "body_enc": gw.vault.seal(part),
+                "priority": PRIORITY_CONVERSATION, "state": S.SENDING if fast else S.QUEUED_OUT,
+                "attempts": 1 if fast else 0, "now": now, "claimed_by": owner if fast else None,
+                "claimed_until": now + SEND_CLAIM_SECONDS if fast else None, "flagged": False}).scalar_one()
+            if fast:
+                jobs.append(Job(row_id, contact_id, channel, kind, 1, address, part, status, reason, last_inbound,
+                                replies_since, reply_ref))
+            seq += 1
+    return jobs
 
 
 def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
@@ -270,34 +314,33 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
     urgent = assessment.risk in URGENT
     now = time.time()
     out: list[tuple[str, str]] = []
-    with transaction(gw.Session) as s:
-        conv = s.get(Conversation, msg.conversation_id)
-        already = s.execute(select(Outbox.id).where(Outbox.source_message_id == msg.id,
+    with gw.tx() as c:
+        notice_at = c.execute(select(Conversation.degraded_notice_at).where(
+            Conversation.id == msg.conversation_id)).scalar_one()
+        already = c.execute(select(Outbox.id).where(Outbox.source_message_id == msg.id,
                                                     Outbox.seq >= DEGRADED_SEQ).limit(1)).first()
-        recent = conv.degraded_notice_at and now - conv.degraded_notice_at < DEGRADED_NOTICE_EVERY
+        recent = notice_at and now - notice_at < DEGRADED_NOTICE_EVERY
         if not already and (urgent or not recent):
             if urgent:
                 out.append(("safety", replies.text(replies.SELF_HARM if assessment.topic == "self_harm"
                                                    else replies.EMERGENCY)))
             else:
                 out.append(("safety", replies.text(replies.DEGRADED)))
-            conv.degraded_notice_at = now
-        seq = DEGRADED_SEQ
-        for kind, t in out:
-            for part in (adapter.render(t) if adapter else [t]):
-                s.add(Outbox(conversation_id=conv.id, contact_id=conv.contact_id, channel=conv.channel,
-                             source_message_id=msg.id, seq=seq, kind=kind, body_enc=gw.vault.seal(part),
-                             priority=PRIORITY_CONVERSATION, state=S.QUEUED_OUT))
-                seq += 1
+            c.execute(update(Conversation).where(Conversation.id == msg.conversation_id)
+                      .values(degraded_notice_at=now))
+        jobs = _enqueue(c, gw, msg, DEGRADED_SEQ, out, adapter)
         if msg.state == S.PENDING:
-            s.execute(update(Message).where(Message.id == msg.id, Message.state == S.PENDING)
-                      .values(state=S.DEFERRED, attempts=Message.attempts + 1))
+            c.execute(update(Message).where(Message.id == msg.id, Message.state == S.PENDING)
+                      .values(state=S.DEFERRED, attempts=Message.attempts + 1, **_labels(assessment)))
+    send_jobs(gw, jobs)
     return False
 
 
 def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason: str, source: str) -> int:
     """One open case per conversation; a higher risk raises it, a lower one never lowers it."""
     with transaction(gw.Session) as s:
+        # one writer per conversation (PostgreSQL; SQLite already serialises writers)
+        s.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
         case = s.execute(select(Case).where(Case.conversation_id == conversation_id, Case.status != "closed")
                          .order_by(Case.id.desc()).limit(1)).scalar_one_or_none()
         now = time.time()
@@ -339,21 +382,41 @@ class RateLimiter:
             time.sleep(slot - now)
 
 
-def _claim_outbox(gw, row_id: int, owner: str) -> bool:
+@dataclass
+class Job:
+    """A claimed outbox row and what is needed to send it."""
+    row_id: int
+    contact_id: int
+    channel: str
+    kind: str
+    attempts: int
+    address: Optional[str]
+    body: Optional[str]
+    status: str
+    stopped_reason: Optional[str]
+    last_inbound_at: Optional[float]
+    replies_since_inbound: int
+    reply_ref: Optional[str]
+
+
+def _claim_head(gw, conversation_id: int, owner: str) -> Optional[Job]:
+    """Claim the conversation's oldest unsent row if it is due, in one transaction. Rows go out
+    in order: a row waiting for a retry holds back the ones behind it."""
     now = time.time()
-    with transaction(gw.Session) as s:
-        res = s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.QUEUED_OUT,
-                                             Outbox.next_attempt_at <= now)
+    with gw.tx() as c:
+        head = c.execute(Q.HEAD_OF_LINE, {"id": conversation_id}).first()
+        if head is None or head[1] != S.QUEUED_OUT or head[2] > now:
+            return None
+        res = c.execute(update(Outbox).where(Outbox.id == head[0], Outbox.state == S.QUEUED_OUT)
                         .values(state=S.SENDING, claimed_by=owner, claimed_until=now + SEND_CLAIM_SECONDS,
                                 attempts=Outbox.attempts + 1))
-        return res.rowcount == 1
-
-
-def _head_of_line(gw, conversation_id: int) -> Optional[Outbox]:
-    with transaction(gw.Session) as s:
-        return s.execute(select(Outbox).where(Outbox.conversation_id == conversation_id,
-                                              Outbox.state.in_([S.QUEUED_OUT, S.SENDING]))
-                         .order_by(Outbox.priority, Outbox.id).limit(1)).scalar_one_or_none()
+        if res.rowcount != 1:
+            return None
+        row = c.execute(select(Outbox.kind, Outbox.attempts, Outbox.body_enc).where(Outbox.id == head[0])).first()
+        target = c.execute(Q.SEND_TARGET, {"id": conversation_id}).first()
+    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel = target
+    return Job(head[0], contact_id, channel, row[0], row[1], gw.vault.open(bytes(address_enc)),
+               gw.vault.open(bytes(row[2])), status, reason, last_inbound, replies_since, reply_ref)
 
 
 def deliver_conversation(gw, conversation_id: int, limit: int = 50) -> int:
@@ -361,59 +424,77 @@ def deliver_conversation(gw, conversation_id: int, limit: int = 50) -> int:
     sent = 0
     owner = _owner()
     for _ in range(limit):
-        row = _head_of_line(gw, conversation_id)
-        if row is None or row.state != S.QUEUED_OUT or row.next_attempt_at > time.time():
-            break
-        if not _claim_outbox(gw, row.id, owner):
-            break
-        if not send_row(gw, row.id):
+        job = _claim_head(gw, conversation_id, owner)
+        if job is None or not send_job(gw, job):
             break
         sent += 1
     return sent
 
 
-def send_row(gw, row_id: int) -> bool:
-    """Send one claimed outbox row. True when the provider accepted it."""
-    with transaction(gw.Session) as s:
-        row = s.get(Outbox, row_id)
-        contact = s.get(Contact, row.contact_id)
-        address = gw.vault.open(contact.address_enc)
-        body = gw.vault.open(row.body_enc)
-        channel, kind, attempts = row.channel, row.kind, row.attempts
-        status, stopped_reason = contact.status, contact.stopped_reason
-        last_inbound, replies_since, reply_ref = contact.last_inbound_at, contact.replies_since_inbound, contact.reply_ref
+def send_jobs(gw, jobs: list[Job]) -> int:
+    """Send claimed rows in order; the accepted ones are recorded in one transaction. After a
+    failure the rest are handed back to the queue (the failed row holds them back)."""
+    done: list[tuple[Job, Optional[str]]] = []
+    for i, job in enumerate(jobs):
+        ok, provider_id = send_job(gw, job, record=False)
+        if ok:
+            done.append((job, provider_id))
+            continue
+        rest = [j.row_id for j in jobs[i + 1:]]
+        if rest:
+            with transaction(gw.Session) as s:
+                s.execute(update(Outbox).where(Outbox.id.in_(rest), Outbox.state == S.SENDING)
+                          .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None,
+                                  attempts=Outbox.attempts - 1))
+        break
+    if done:
+        now = time.time()
+        with gw.tx() as c:
+            c.execute(Q.MARK_SENT, [{"now": now, "pid": pid, "id": job.row_id} for job, pid in done])
+            for job, _ in done:
+                if job.channel == "zalo":
+                    c.execute(Q.COUNT_ZALO_REPLY, {"id": job.contact_id})
+    return len(done)
+
+
+def send_job(gw, job: Job, record: bool = True):
+    """Send one claimed outbox row. True when the provider accepted it (with ``record=False``:
+    (True, provider id), and the caller records the success)."""
+    channel, kind = job.channel, job.kind
     adapter = gw.adapters.get(channel)
     refusal = None
     if adapter is None:
         refusal = "channel_disabled"
-    elif address is None or body is None:
+    elif job.address is None or job.body is None:
         refusal = "unreadable"
-    elif status == S.STOPPED and (kind not in CONVERSATION_KINDS or stopped_reason in ("sms_21610", "telegram_blocked",
-                                                                                          "zalo_blocked")):
+    elif job.status == S.STOPPED and (kind not in CONVERSATION_KINDS or
+                                      job.stopped_reason in ("sms_21610", "telegram_blocked", "zalo_blocked")):
         refusal = "stopped"
-    elif channel == "zalo" and not within_window(last_inbound, replies_since):
+    elif channel == "zalo" and not within_window(job.last_inbound_at, job.replies_since_inbound):
         refusal = "zalo_window"
     if refusal:
-        _outcome(gw, row_id, S.UNDELIVERABLE, error=refusal, flag=kind in CONVERSATION_KINDS)
-        return False
+        _outcome(gw, job.row_id, S.UNDELIVERABLE, error=refusal, flag=kind in CONVERSATION_KINDS)
+        return False if record else (False, None)
     gw.limiter.wait(channel)
-    result = adapter.send(address, body, reply_ref=reply_ref)
+    result = adapter.send(job.address, job.body, reply_ref=job.reply_ref)
     if result.ok:
-        _outcome(gw, row_id, S.SENT, provider_id=result.provider_msg_id, zalo=(channel == "zalo"))
+        if not record:
+            return True, result.provider_msg_id
+        _outcome(gw, job.row_id, S.SENT, provider_id=result.provider_msg_id, zalo=(channel == "zalo"))
         return True
     if result.stop_contact:
         with transaction(gw.Session) as s:
-            s.execute(update(Contact).where(Contact.id == row.contact_id).values(
+            s.execute(update(Contact).where(Contact.id == job.contact_id).values(
                 status=S.STOPPED, stopped_reason=f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"))
-    if result.retry and attempts < gw.settings.send_max_attempts:
-        delay = result.retry_after if result.retry_after else backoff(attempts)
-        _outcome(gw, row_id, S.QUEUED_OUT, error=result.error_code, retry_in=delay)
+    if result.retry and job.attempts < gw.settings.send_max_attempts:
+        delay = result.retry_after if result.retry_after else backoff(job.attempts)
+        _outcome(gw, job.row_id, S.QUEUED_OUT, error=result.error_code, retry_in=delay)
     elif result.retry:
-        _outcome(gw, row_id, S.FAILED, error=result.error_code, flag=kind in CONVERSATION_KINDS)
+        _outcome(gw, job.row_id, S.FAILED, error=result.error_code, flag=kind in CONVERSATION_KINDS)
     else:
-        _outcome(gw, row_id, S.UNDELIVERABLE, error=result.error_code, flag=kind in CONVERSATION_KINDS)
-    logger.info("send_failed outbox=%s channel=%s error=%s", row_id, channel, result.error_code)
-    return False
+        _outcome(gw, job.row_id, S.UNDELIVERABLE, error=result.error_code, flag=kind in CONVERSATION_KINDS)
+    logger.info("send_failed outbox=%s channel=%s error=%s", job.row_id, channel, result.error_code)
+    return False if record else (False, None)
 
 
 def _outcome(gw, row_id: int, new: str, provider_id: Optional[str] = None, error: Optional[str] = None,

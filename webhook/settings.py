@@ -105,8 +105,18 @@ class Settings:
             if var in environ and environ[var] != "":
                 raw = environ[var]
                 kind = types[name]
-                values[name] = (_bool(raw) if kind in ("bool", bool) else int(raw) if kind in ("int", int)
-                                else float(raw) if kind in ("float", float) else raw)
+                try:
+                    values[name] = (_bool(raw) if kind in ("bool", bool) else int(raw) if kind in ("int", int)
+                                    else float(raw) if kind in ("float", float) else raw)
+                except ValueError:
+                    raise ConfigError(f"{var} must be a {kind}, not {raw!r}") from None
+        if environ.get("HELPLINE_RATE_LIMITS"):
+            # "sms=10,telegram=25,zalo=10,web=0": messages per second per channel; 0 = no limit
+            try:
+                values["rate_limits"] = {k.strip(): float(v) for k, v in (
+                    item.split("=", 1) for item in environ["HELPLINE_RATE_LIMITS"].split(",") if "=" in item)}
+            except ValueError:
+                raise ConfigError("HELPLINE_RATE_LIMITS must look like sms=10,telegram=25") from None
         values.update(overrides)
         settings = cls(**values)
         return settings.checked()

@@ -3,19 +3,20 @@ and nothing stored; repeats are processed once; empty, very long, broken and non
 are answered politely; when Rasa, the action server or the database is down the person still
 hears from us at once (with the emergency numbers when the rules see danger) and nothing is lost;
 the escalation API, the health checks, and no message text or phone number in logs or on disk.
-
-Bugs found here are written as ``xfail(strict=True)`` tests named after the bug.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import unicodedata
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
 from bot.nlu.normalize import strip_diacritics
@@ -24,6 +25,7 @@ from tests.fakes import FakeTelegram, FakeTwilio, FakeZalo
 from tests.fakes.rasa import FakeRasa
 from tests.webhook.conftest import API_TOKEN, count, post_sms, post_telegram, post_zalo, rows, settle
 from webhook import pipeline, replies
+from webhook.db import transaction
 from webhook.dispatcher import Worker
 from webhook.models import Case, Contact, Conversation, Message, Outbox
 
@@ -31,18 +33,30 @@ HIGH_RISK = "chong em dang cam dao doi giet em"
 SELF_HARM = "em muon tu tu"
 
 
-@pytest.fixture
-def fakes():
-    """The conftest fakes, with the fake Rasa polling for shutdown every 50 ms instead of 500 ms
-    (its default), so each test's teardown does not wait half a second."""
+@pytest.fixture(scope="module")
+def _servers():
+    """The conftest fakes, started once per module (each start/stop costs ~0.1 s) and with the
+    fake Rasa polling for shutdown every 50 ms instead of 500 ms."""
     with FakeTwilio() as tw, FakeTelegram() as tg, FakeZalo() as za:
         rasa = FakeRasa()
         rasa.thread = threading.Thread(target=rasa.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
         rasa.start()
         yield {"twilio": tw, "telegram": tg, "zalo": za, "rasa": rasa}
-        rasa.delay, rasa.down = 0.0, False
         rasa.stop()
+
+
+@pytest.fixture
+def fakes(_servers):
+    """Fresh fakes for each test: recordings, failure switches and blocked sets cleared."""
+    for name in ("twilio", "telegram", "zalo"):
+        _servers[name].reset()
+    rasa = _servers["rasa"]
+    with rasa._lock:
+        rasa.calls.clear()
+    rasa.down, rasa.delay = False, 0.0
+    yield _servers
+    rasa.down, rasa.delay = False, 0.0
 
 
 @pytest.fixture
@@ -150,31 +164,26 @@ def test_a_json_array_instead_of_an_object_is_400(client, gw, fakes, channel):
     nothing_stored(gw)
 
 
-@pytest.mark.parametrize("update_id", ["missing", None, "77", 1.5])
-def test_telegram_update_without_an_integer_update_id_is_400(client, gw, fakes, update_id):
-    update = fakes["telegram"].make_update(1, 5602, "xin chao")
-    if update_id == "missing":
-        del update["update_id"]
-    else:
-        update["update_id"] = update_id
-    resp = post_telegram(client, update)
-    assert resp.status_code == 400
-    assert "update_id" in error_of(resp)
+def test_telegram_update_without_an_integer_update_id_is_400(client, gw, fakes):
+    for update_id in ("missing", None, "77", 1.5):
+        update = fakes["telegram"].make_update(1, 5602, "xin chao")
+        if update_id == "missing":
+            del update["update_id"]
+        else:
+            update["update_id"] = update_id
+        resp = post_telegram(client, update)
+        assert resp.status_code == 400, update_id
+        assert "update_id" in error_of(resp)
     nothing_stored(gw)
 
 
-@pytest.mark.parametrize("body,content_type", [
-    (b"text=xin chao", "application/json"),
-    (b"{not json", "application/json"),
-    (b'["xin chao"]', "application/json"),
-    (b'{"text": 12}', "application/json"),
-    (b'{"text": ["xin", "chao"]}', "application/json"),
-])
-def test_web_chat_body_that_is_not_a_json_object_with_text_is_400(client, gw, body, content_type):
+def test_web_chat_body_that_is_not_a_json_object_with_text_is_400(client, gw):
     headers = web_session(client)
-    resp = client.post("/webchat/api/messages", data=body, headers=headers, content_type=content_type)
-    assert resp.status_code == 400
-    assert "JSON" in error_of(resp)
+    for body in (b"text=xin chao", b"{not json", b'["xin chao"]', b'"xin chao"', b'{"text": 12}',
+                 b'{"text": ["xin", "chao"]}'):
+        resp = client.post("/webchat/api/messages", data=body, headers=headers, content_type="application/json")
+        assert resp.status_code == 400, body
+        assert "JSON" in error_of(resp)
     assert count(gw, Message) == 0 and count(gw, Contact) == 0
 
 
@@ -187,6 +196,10 @@ def test_zalo_event_without_sender_or_msg_id_is_400(client, gw, fakes):
     del no_sender["sender"]
     resp = post_zalo(client, fakes, no_sender)
     assert resp.status_code == 400 and "sender" in error_of(resp)
+    not_text = json.loads(json.dumps(event))
+    not_text["message"]["text"] = {"html": "<b>xin chao</b>"}
+    resp = post_zalo(client, fakes, not_text)
+    assert resp.status_code == 400 and "text" in error_of(resp)
     nothing_stored(gw)
 
 
@@ -294,37 +307,40 @@ def test_broken_utf8_inside_a_signed_zalo_body_is_stored_and_answered(client, gw
     assert wait_texts(fakes, "zalo", "2512523625412650", 1) == ["bot: " + expected[:40]]
 
 
-@pytest.mark.parametrize("text", [
-    unicodedata.normalize("NFD", "Chào chị, em cần tư vấn về ly hôn"),
-    "xin\u200b chào\u200d, em\ufeff cần\u2060 giúp",
-    "em sợ lắm 😢😢 🙏🏽 👨‍👩‍👧 giúp em với",
-    "\u202eđảo chiều\u202c và \u00a0khoảng trắng lạ\u3000",
-], ids=["nfd", "zero-width", "emoji", "bidi-and-odd-spaces"])
-def test_unusual_unicode_is_stored_exactly_and_answered(client, gw, fakes, text):
-    assert post_telegram(client, fakes["telegram"].make_update(950000001, 5650, text)).status_code == 200
+UNUSUAL = {
+    "nfd": unicodedata.normalize("NFD", "Chào chị, em cần tư vấn về ly hôn"),
+    "zero-width": "xin\u200b chào\u200d, em\ufeff cần\u2060 giúp",
+    "emoji": "em sợ lắm 😢😢 🙏🏽 👨‍👩‍👧 giúp em với",
+    "bidi-and-odd-spaces": "\u202eđảo chiều\u202c và \u00a0khoảng trắng lạ\u3000",
+}
+
+
+def test_unusual_unicode_is_stored_exactly_and_answered(client, gw, fakes):
+    texts = list(UNUSUAL.values())
+    assert unicodedata.normalize("NFC", texts[0]) != texts[0]
+    for i, text in enumerate(texts):             # one chat each
+        assert post_telegram(client, fakes["telegram"].make_update(950000001 + i, 5650 + i, text)).status_code == 200
     settle(gw)
-    msg = rows(gw, Message)[0]
-    assert msg.kind == "text" and gw.vault.open(msg.body_enc) == text
-    assert rasa_messages(fakes) == [text]
-    assert wait_texts(fakes, "telegram", 5650, 1) == ["bot: " + text[:40]]
+    msgs = rows(gw, Message)
+    assert [(m.kind, gw.vault.open(m.body_enc)) for m in msgs] == [("text", t) for t in texts]
+    assert sorted(rasa_messages(fakes)) == sorted(texts)
+    for i, text in enumerate(texts):
+        assert wait_texts(fakes, "telegram", 5650 + i, 1) == ["bot: " + text[:40]]
 
 
-@pytest.mark.parametrize("text", [
-    unicodedata.normalize("NFD", "Chồng em đang cầm dao đòi giết em"),
-    "chong em dang cam dao doi gi\u200bet em",
-    "Chồng em đang cầm dao đòi giết em 😭😭",
-], ids=["nfd", "zero-width", "emoji"])
-def test_the_risk_rules_see_through_nfd_zero_width_and_emoji(client, gw, fakes, text):
-    assert post_telegram(client, fakes["telegram"].make_update(955000001, 5655, text)).status_code == 200
+def test_the_risk_rules_see_through_nfd_zero_width_and_emoji(client, gw, fakes):
+    texts = [unicodedata.normalize("NFD", "Chồng em đang cầm dao đòi giết em"),
+             "chong em dang cam dao doi gi\u200bet em",
+             "Chồng em đang cầm dao đòi giết em 😭😭"]
+    for i, text in enumerate(texts):
+        assert post_telegram(client, fakes["telegram"].make_update(955000001 + i, 5655 + i, text)).status_code == 200
     settle(gw)
     cases = rows(gw, Case)
-    assert [(c.source, c.risk in {"high", "imminent"}) for c in cases] == [("rules", True)]
+    assert [(c.source, c.risk in {"high", "imminent"}) for c in cases] == [("rules", True)] * 3
+    assert len({c.conversation_id for c in cases}) == 3
 
 
 @pytest.mark.parametrize("text", ["xin chao \ud83d", "\udc00 em can giup"], ids=["high-surrogate", "low-surrogate"])
-@pytest.mark.xfail(strict=True, reason="BUG: a lone UTF-16 surrogate (a '\\ud83d' escape, e.g. an emoji cut in "
-                                       "half) makes Vault.seal raise UnicodeEncodeError in receive() and again in "
-                                       "Spool.put(): 500, nothing stored, the provider/browser retries forever")
 def test_lone_surrogate_escape_in_json_is_stored_and_answered(client, gw, fakes, text):
     body = json.dumps(fakes["telegram"].make_update(956000001, 5656, text))      # ASCII JSON with a \ud83d escape
     assert "\\ud" in body or "\\udc" in body
@@ -336,8 +352,6 @@ def test_lone_surrogate_escape_in_json_is_stored_and_answered(client, gw, fakes,
     assert wait_texts(fakes, "telegram", 5656, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a lone surrogate from the web chat (a textarea cut inside an emoji) "
-                                       "gives 500 and the page's sender retries it forever, blocking later messages")
 def test_web_chat_text_with_a_lone_surrogate_is_accepted(client, gw, fakes):
     headers = web_session(client)
     resp = client.post("/webchat/api/messages", data='{"text": "em can giup \\ud83d", "client_id": "s1"}',
@@ -408,7 +422,6 @@ def test_rasa_down_safe_reply_at_once_rules_still_work_then_replay_in_order(clie
     # A second ordinary message within 10 minutes: no second notice.
     assert post_telegram(client, tg.make_update(980000002, 5681, "cho hoi ve ly hon")).status_code == 200
     settle(gw)
-    time.sleep(0.05)
     assert texts_to(fakes, "telegram", 5681) == [replies.text(replies.DEGRADED)]
 
     # Danger, from someone else, while Rasa is down: emergency numbers and a rules case.
@@ -468,25 +481,86 @@ def test_rasa_down_danger_after_a_deferred_message_in_the_same_chat_gets_the_eme
     assert [m.state for m in rows(gw, Message)] == ["answered", "answered"]
 
 
+def test_rasa_down_a_new_notice_only_after_ten_minutes(client, gw, fakes):
+    rasa, tg = fakes["rasa"], fakes["telegram"]
+    rasa.down = True
+    for i in range(3):
+        post_telegram(client, tg.make_update(981500001 + i, 5689, f"tin {i}"))
+        settle(gw)
+    assert texts_to(fakes, "telegram", 5689) == [replies.text(replies.DEGRADED)]
+    with transaction(gw.Session) as s:                           # ten minutes and a bit pass
+        s.execute(update(Conversation).values(degraded_notice_at=time.time() - 601))
+    post_telegram(client, tg.make_update(981500010, 5689, "tin 10"))
+    settle(gw)
+    assert texts_to(fakes, "telegram", 5689) == [replies.text(replies.DEGRADED)] * 2
+    assert [m.state for m in rows(gw, Message)] == ["deferred"] * 4
+
+
+class _SilentRasa(BaseHTTPRequestHandler):
+    """Rasa when the action server is down: it logs 'Bot will continue, but the actions events are
+    lost' and its REST channel answers 200 with no messages."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, body: bytes):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._send(b'{"status": "ok"}')
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send(b"[]")
+
+
+def test_an_empty_answer_from_rasa_still_gets_the_person_a_reply(make_app, tmp_path, fakes):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SilentRasa)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        app = make_app(rasa_url=f"http://127.0.0.1:{server.server_address[1]}")
+        gw = app.extensions["helpline"]
+        gw.spool.dir = tmp_path / "spool"
+        post_telegram(app.test_client(), fakes["telegram"].make_update(981600001, 5692, "cho hoi dia chi tro giup"))
+        settle(gw)
+        assert rows(gw, Message)[0].state in {"answered", "deferred"}
+        assert texts_to(fakes, "telegram", 5692) == [replies.text(replies.DEGRADED)]   # settled: all sent
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_rasa_slow_gets_the_safe_reply_deferred_and_replayed(make_app, tmp_path, fakes):
     app = make_app(rasa_timeout=0.3)
     gw = app.extensions["helpline"]
     gw.spool.dir = tmp_path / "spool"
     client = app.test_client()
     rasa = fakes["rasa"]
-    rasa.delay = 1.0
+    rasa.delay = 1.5
     started = time.monotonic()
     assert post_telegram(client, fakes["telegram"].make_update(982000001, 5685, "toi can giup")).status_code == 200
     assert time.monotonic() - started < 0.3          # the provider never waits for the bot
     settle(gw)
     assert wait_texts(fakes, "telegram", 5685, 1) == [replies.text(replies.DEGRADED)]
-    assert time.monotonic() - started < 1.0          # the safe reply did not wait for the slow bot
+    assert time.monotonic() - started < 1.2          # the safe reply did not wait for the slow bot
     assert rows(gw, Message)[0].state == "deferred"
     rasa.delay = 0.0
     stats = Worker(gw).run_once()
     assert stats["replayed"] == 1
     assert rows(gw, Message)[0].state == "answered"
     assert texts_to(fakes, "telegram", 5685) == [replies.text(replies.DEGRADED), "bot: toi can giup"]
+    # The request that timed out still reached Rasa, so Rasa sees the message twice (at least once
+    # delivery). Wait for it here so it does not land in the next test's recording.
+    deadline = time.monotonic() + 3
+    while len(rasa.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rasa_messages(fakes) == ["toi can giup", "toi can giup"]
 
 
 def test_high_risk_rules_case_does_not_depend_on_rasa_or_the_action_server(make_app, tmp_path, fakes):
@@ -553,8 +627,6 @@ def test_database_down_danger_gets_the_emergency_numbers_and_a_case_once_stored(
     assert wait_texts(fakes, "telegram", 5687, 2)[1] == "bot: " + HIGH_RISK[:40]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the spool directory is hard-coded to ROOT/var/spool, shared by every "
-                                       "gateway on the host whatever its database (tests, staging, dev)")
 def test_gateways_on_different_databases_do_not_share_a_spool(make_app, tmp_path):
     a = make_app().extensions["helpline"]
     b = make_app(database_url=f"sqlite:///{tmp_path / 'other.db'}").extensions["helpline"]
@@ -582,25 +654,25 @@ def _known_conversation(client, gw, fakes, chat: int = 5690) -> Conversation:
     return conversation_of(gw, "telegram", chat)
 
 
-@pytest.mark.parametrize("auth", [None, "", "Bearer", "Bearer wrong-token", API_TOKEN,
-                                  f"Token {API_TOKEN}", f"Bearer {API_TOKEN}x"])
-def test_escalation_without_the_right_bearer_token_is_403(client, gw, fakes, auth):
+def test_escalation_without_the_right_bearer_token_is_403(client, gw, fakes):
     conv = _known_conversation(client, gw, fakes)
-    headers = {} if auth is None else {"Authorization": auth}
-    resp = client.post("/api/v1/escalations", json={"conversation_id": conv.rasa_sender, "risk": "high"},
-                       headers=headers)
-    assert resp.status_code == 403
-    error_of(resp)
+    for auth in (None, "", "Bearer", "Bearer ", "Bearer wrong-token", API_TOKEN, f"Token {API_TOKEN}",
+                 f"Bearer {API_TOKEN}x", f"Bearer {API_TOKEN[:-1]}"):
+        headers = {} if auth is None else {"Authorization": auth}
+        resp = client.post("/api/v1/escalations", json={"conversation_id": conv.rasa_sender, "risk": "high"},
+                           headers=headers)
+        assert resp.status_code == 403, auth
+        error_of(resp)
     assert count(gw, Case) == 0
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"conversation_id": 12}',
-                                  b'{"conversation_id": null}', b'{"conversation_id": ["x"]}'])
-def test_escalation_with_a_bad_body_is_400(client, gw, body):
-    resp = client.post("/api/v1/escalations", data=body, content_type="application/json",
-                       headers={"Authorization": f"Bearer {API_TOKEN}"})
-    assert resp.status_code == 400
-    assert "conversation_id" in error_of(resp)
+def test_escalation_with_a_bad_body_is_400(client, gw):
+    for body in (b"not json", b"[]", b"{}", b'{"conversation_id": 12}', b'{"conversation_id": null}',
+                 b'{"conversation_id": ["x"]}'):
+        resp = client.post("/api/v1/escalations", data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert resp.status_code == 400, body
+        assert "conversation_id" in error_of(resp)
     assert count(gw, Case) == 0
 
 
@@ -639,6 +711,55 @@ def test_escalation_opens_one_case_per_conversation_raised_never_lowered(client,
 
     assert escalate("imminent", "emergency").get_json()["case_id"] == case_id
     assert [(c.risk, c.topic) for c in rows(gw, Case)] == [("imminent", "emergency")]
+
+
+PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url():
+    engine = create_engine(PG_URL, future=True)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {type(exc.orig).__name__}")
+    schema = "helpline_test_" + uuid.uuid4().hex[:12]
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_concurrent_escalations_open_one_case(make_app, request, fakes, tmp_path, database):
+    over = {"database_url": request.getfixturevalue("pg_url")} if database == "postgresql" else {}
+    app = make_app(**over)
+    gw = app.extensions["helpline"]
+    gw.spool.dir = tmp_path / "spool"
+    conv = _known_conversation(app.test_client(), gw, fakes, chat=5693)
+    barrier, codes, lock = threading.Barrier(8), [], threading.Lock()
+
+    def escalate():
+        c = app.test_client()
+        barrier.wait()
+        code = c.post("/api/v1/escalations", json={"conversation_id": conv.rasa_sender, "risk": "high"},
+                      headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=escalate) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert codes == [201] * 8
+    assert [(c.status, c.risk) for c in rows(gw, Case)] == [("open", "high")]
 
 
 def test_escalation_after_a_rules_case_joins_it(client, gw, fakes):
@@ -769,9 +890,6 @@ def test_no_message_text_or_phone_number_in_logs_or_in_the_database_file(client,
             assert secret.encode(encoding) not in raw, f"{secret!r} stored in clear"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: python-telegram-bot logs every sendMessage call with its chat_id and "
-                                       "text at DEBUG ('Calling Bot API endpoint ... with parameters'); the gateway "
-                                       "never raises the 'telegram' logger's level")
 def test_no_telegram_chat_id_in_the_logs_at_debug(client, gw, fakes, caplog):
     caplog.set_level(logging.DEBUG)
     chat = 6912873645

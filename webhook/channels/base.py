@@ -13,6 +13,8 @@ from typing import Optional
 
 from flask import Request, Response
 
+from bot.nlu.normalize import clean
+
 
 class BadRequest(Exception):
     """Malformed payload: 400, nothing stored. The message says what was wrong (never echoes the
@@ -36,6 +38,13 @@ class Inbound:
     reply_ref: Optional[str] = None   # Zalo: the person's message id that replies quote
     event: Optional[str] = None       # for kind=event: "stopped" (unfollow, bot blocked) or None
     client_ref: Optional[str] = None  # web chat: the browser's id for optimistic display
+
+    def __post_init__(self):
+        if self.text is not None:
+            # an emoji cut in half cannot be encoded: U+FFFD, as for broken UTF-8
+            self.text = self.text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            if self.kind == TEXT and not clean(self.text).strip():
+                self.kind, self.text = EMPTY, None     # only invisible characters
 
 
 @dataclass

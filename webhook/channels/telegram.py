@@ -60,6 +60,9 @@ class TelegramAdapter(Adapter):
         self._bot: Optional[Bot] = None
         self._loop: Optional[LoopThread] = None
         self._lock = threading.Lock()
+        # PTB logs every request with its chat id and text at DEBUG: never below INFO here
+        ptb = logging.getLogger("telegram")
+        ptb.setLevel(max(ptb.level, logging.INFO))
 
     # --- inbound ---------------------------------------------------------------------------------
     def verify(self, request: Request) -> None:
