@@ -115,7 +115,7 @@ class Bench:
             "TELEGRAM_TOKEN": self.fake.token, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
             "TELEGRAM_API_BASE": self.fake.url + "/bot",
             # provider rate limits are policy, not capacity: off here (Telegram allows ~30/s per bot)
-            "HELPLINE_RATE_LIMITS": "telegram=0", "HELPLINE_DISPATCH_THREADS": "16",
+            "HELPLINE_RATE_LIMITS": "telegram=0", "HELPLINE_DISPATCH_THREADS": "6",
         })
         self.procs: dict[str, object] = {}
         self.http = requests.Session()
@@ -159,6 +159,59 @@ class Bench:
                                "metadata": {"channel": "telegram", "language": "vi"}}, timeout=60)
         r.raise_for_status()
         return time.perf_counter() - t0, len([m for m in r.json() if m.get("text")])
+
+
+def cpu_seconds(b: Bench) -> dict:
+    """CPU time used so far by each process (Linux /proc), to see where a message's cost goes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, proc in b.procs.items():
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            out[name] = None
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out["bench+fake"] = ru.ru_utime + ru.ru_stime
+    return out
+
+
+def cpu_per_message(before: dict, after: dict, messages: int) -> dict:
+    return {k: round(1000 * (after[k] - before[k]) / messages, 1) for k in after
+            if after.get(k) is not None and before.get(k) is not None}
+
+
+def gateway_capacity(b: Bench, concurrency: int, per_worker: int) -> dict:
+    """The gateway alone: a second gateway process in front of a stand-in Rasa (its own process,
+    answering at once with one reply), same fake Telegram. What the gateway could carry if Rasa
+    were free."""
+    import subprocess
+
+    port, gw_port = free_port(), free_port()
+    env = {**b.env, "HELPLINE_RASA_URL": f"http://127.0.0.1:{port}", "HELPLINE_DATABASE_URL": f"sqlite:///{b.tmp / 'cap.db'}",
+           "HELPLINE_ACTIONS_URL": "", "HELPLINE_PORT": str(gw_port)}
+    fake_rasa = subprocess.Popen([sys.executable, "-m", "tests.fakes.rasa", str(port), b.rasa_token], cwd=ROOT, env=env,
+                                 start_new_session=True)
+    procs = runner.start_gateway(gw_port, env, b.log_dir, worker=False)
+    saved = b.gw_port
+    try:
+        assert runner._wait(f"http://127.0.0.1:{gw_port}/healthz", procs[0], 60)
+        b.gw_port = saved_port = gw_port
+        expect = {t: 1 for t in MESSAGES}
+        run_level(b, 8, 5, expect, via_gateway=True)          # warm
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu():
+            f = Path(f"/proc/{procs[0].pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / tick
+        c0 = cpu()
+        res = run_level(b, concurrency, per_worker, expect, via_gateway=True)
+        res["gateway_cpu_ms_per_message"] = round(1000 * (cpu() - c0) / max(1, res["messages"]), 1)
+        return res
+    finally:
+        b.gw_port = saved
+        runner.stop(procs + [fake_rasa])
 
 
 def calibrate(b: Bench) -> dict[str, int]:
@@ -266,9 +319,12 @@ def reliability(b: Bench, total: int, conversations: int, dup_rate: float, concu
         time.sleep(1)
     time.sleep(2)
     drained = time.time() - started
-    stored = con.execute("select count(*) from messages where channel='telegram'").fetchone()[0]
-    stored_ids = {int(r[0]) for r in con.execute("select provider_msg_id from messages where channel='telegram'")}
-    not_answered = con.execute("select count(*) from messages where channel='telegram' and state != 'answered'").fetchone()[0]
+    low, high = min(posted), max(posted)
+    in_run = "channel = 'telegram' and cast(provider_msg_id as integer) between %d and %d" % (low, high)
+    stored_rows = [int(r[0]) for r in con.execute(f"select provider_msg_id from messages where {in_run}")]
+    stored_ids = set(stored_rows)
+    stored = len(stored_rows)
+    not_answered = con.execute(f"select count(*) from messages where {in_run} and state != 'answered'").fetchone()[0]
     undelivered = con.execute("select count(distinct source_message_id) from outbox where seq < 1000 "
                               "and state not in ('sent','delivered')").fetchone()[0]
     no_text_reply = con.execute("select count(*) from messages m where state = 'answered' and not exists "
@@ -294,6 +350,7 @@ def reliability(b: Bench, total: int, conversations: int, dup_rate: float, concu
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer messages (a smoke run)")
+    ap.add_argument("--skip-reliability", action="store_true", help="latency and throughput only")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "gateway.json"))
     args = ap.parse_args()
     model = latest_model()
@@ -320,10 +377,26 @@ def main() -> int:
                   f"gateway p50/p95 {gateway['p50_ms']}/{gateway['p95_ms']} ms; ratio {levels[conc]['p95_ratio']}",
                   flush=True)
         result["latency"] = levels
+        before = cpu_seconds(b)
+        direct = run_level(b, 50, 40 if not args.quick else 4, expect, via_gateway=False)
+        mid = cpu_seconds(b)
         sustained = run_level(b, 50, 40 if not args.quick else 4, expect, via_gateway=True)
+        after = cpu_seconds(b)
+        sustained["cpu_ms_per_message"] = cpu_per_message(mid, after, sustained["messages"])
+        direct["cpu_ms_per_message"] = cpu_per_message(before, mid, direct["messages"])
         result["sustained"] = sustained
-        print(f"sustained at 50 concurrent: {sustained['per_second']} msg/s", flush=True)
+        result["sustained_rasa_direct"] = direct
+        print(f"cpu ms/message: direct {direct['cpu_ms_per_message']}; gateway {sustained['cpu_ms_per_message']}",
+              flush=True)
+        print(f"sustained at 50 concurrent: {sustained['per_second']} msg/s "
+              f"(Rasa alone: {direct['per_second']} msg/s)", flush=True)
+        cap = gateway_capacity(b, 50, 40 if not args.quick else 4)
+        result["gateway_capacity"] = cap
+        print(f"gateway alone (stand-in Rasa): {cap['per_second']} msg/s, p50/p95 {cap['p50_ms']}/{cap['p95_ms']} ms, "
+              f"{cap['gateway_cpu_ms_per_message']} ms CPU per message", flush=True)
         total = 10_000 if not args.quick else 600
+        if args.skip_reliability:
+            return 0
         result["reliability"] = reliability(b, total, 500 if not args.quick else 50, 0.05)
         print(json.dumps(result["reliability"], indent=1), flush=True)
     finally:

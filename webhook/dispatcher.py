@@ -25,6 +25,7 @@ class Dispatcher:
         self.gw = gw
         self.queue: "queue.Queue[int | None]" = queue.Queue()
         self._pending: set[int] = set()
+        self._dirty: set[int] = set()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy = 0
@@ -48,11 +49,17 @@ class Dispatcher:
                 self._pending.discard(conv_id)
                 self._busy += 1
             try:
-                pipeline.process_conversation(self.gw, conv_id)
-                # A message stored while we held the lease would have been refused the lease by
-                # its own thread; look once more so it does not wait for the sweep.
-                if _has_waiting(self.gw, conv_id) and self.gw.rasa.available():
-                    self.submit(conv_id)
+                if pipeline.process_conversation(self.gw, conv_id) is None:
+                    # another thread holds the conversation: it may have looked for new messages
+                    # before this one was stored, so it looks again when it is done
+                    with self._lock:
+                        self._dirty.add(conv_id)
+                else:
+                    with self._lock:
+                        again = conv_id in self._dirty
+                        self._dirty.discard(conv_id)
+                    if again:
+                        self.submit(conv_id)
             except Exception:
                 logger.exception("dispatch_failed conversation=%s", conv_id)
             finally:
@@ -76,18 +83,6 @@ class Dispatcher:
             self.queue.put(None)
         for t in self.threads:
             t.join(timeout=5)
-
-
-def _has_waiting(gw, conversation_id: int) -> bool:
-    from sqlalchemy import select
-
-    from webhook import states as S
-    from webhook.db import transaction
-    from webhook.models import Message
-
-    with transaction(gw.Session) as s:
-        return s.execute(select(Message.id).where(Message.conversation_id == conversation_id,
-                                                  Message.state == S.PENDING).limit(1)).first() is not None
 
 
 class Worker:

@@ -40,7 +40,7 @@ URGENT = {"high", "imminent"}
 RISK_ORDER = ["none", "low", "medium", "high", "imminent"]
 LEASE_SECONDS = 60.0
 # A "stuck" pending message (its gateway process died before handing it on) is picked up after:
-STALE_PENDING_SECONDS = 20.0
+STALE_PENDING_SECONDS = 5.0
 DEGRADED_NOTICE_EVERY = 600.0      # one "we got your message" per conversation per 10 minutes
 SEND_CLAIM_SECONDS = 60.0
 DEGRADED_SEQ = 1000                # gateway replies never collide with Rasa's (seq 0..)
@@ -101,7 +101,6 @@ def receive(gw, inbound: Inbound) -> Received:
                                                                 "sender": sender, "now": now}).scalar_one()
                 else:
                     conv_id = conv[0]
-                    c.execute(Q.TOUCH_CONVERSATION, {"now": now, "id": conv_id})
                 msg_id = c.execute(Q.INSERT_MESSAGE, {
                     "conversation_id": conv_id, "channel": inbound.channel, "pid": inbound.provider_msg_id,
                     "kind": inbound.kind, "body_enc": vault.seal(inbound.text) if inbound.kind == TEXT else None,
@@ -159,38 +158,64 @@ def _next_message(gw, conversation_id: int, owner: Optional[str] = None):
             if owner is not None:
                 c.execute(Q.RELEASE, {"id": conversation_id, "owner": owner})
             return None, None
+    return _msg(row)
+
+
+def _msg(row):
     body = bytes(row[4]) if row[4] is not None else None
     return Msg(row[0], row[1], row[2], row[3], body), {"channel": row[5], "sender": row[6], "mode": row[7]}
 
 
-def process_conversation(gw, conversation_id: int) -> int:
-    """Hand every waiting message of one conversation to the bot, oldest first; then deliver its
-    replies. Returns how many messages were answered. Safe to call from any thread or process:
-    the lease makes sure one worker at a time owns the conversation."""
+def process_conversation(gw, conversation_id: int) -> Optional[int]:
+    """Hand every waiting message of one conversation to the bot, oldest first, sending each
+    one's replies before the next is handled. Returns how many messages were answered, or None
+    when another worker holds the conversation. Safe from any thread or process: the lease makes
+    sure one worker at a time owns a conversation, so Rasa sees its messages in order."""
     owner = _owner()
-    if not claim(gw, conversation_id, owner):
-        return 0
+    msg, conv = _claim_and_next(gw, conversation_id, owner)
+    if msg is False:
+        return None
     answered = 0
-    released = False
+    released = msg is None
+    leftovers = False
     try:
-        while True:
-            msg, conv = _next_message(gw, conversation_id, owner)
-            if msg is None:
-                released = True
-                break
+        while msg is not None:
             if not handle(gw, msg, conv=conv):
                 # Rasa is down. Everything newer waits, in order, for the replay, but each new
                 # message still gets the rules, the queue and its safe reply now: a danger message
                 # must not sit behind an ordinary one.
                 for waiting in _pending_messages(gw, conversation_id):
                     handle(gw, waiting, degraded=True, conv=conv)
+                leftovers = True
                 break
             answered += 1
+            msg, conv = _next_message(gw, conversation_id, owner)
+        released = msg is None
     finally:
         if not released:
             release(gw, conversation_id, owner)
-    deliver_conversation(gw, conversation_id)
+    if leftovers or answered == 0 or getattr(_local, "unsent", False):
+        deliver_conversation(gw, conversation_id)
+    _local.unsent = False
     return answered
+
+
+_local = threading.local()     # set when a fast-path send left rows for the queue
+
+
+def _claim_and_next(gw, conversation_id: int, owner: str):
+    """The lease and the first waiting message in one transaction: (False, None) when another
+    worker holds the conversation; (None, None), lease already released, when nothing waits."""
+    now = time.time()
+    with gw.tx() as c:
+        if c.execute(Q.CLAIM, {"owner": owner, "until": now + LEASE_SECONDS, "id": conversation_id,
+                               "now": now}).rowcount != 1:
+            return False, None
+        row = c.execute(Q.NEXT_MESSAGE, {"id": conversation_id}).first()
+        if row is None:
+            c.execute(Q.RELEASE, {"id": conversation_id, "owner": owner})
+            return None, None
+    return _msg(row)
 
 
 def _pending_messages(gw, conversation_id: int) -> list[Message]:
@@ -287,8 +312,10 @@ def _enqueue(c, gw, msg: Message, seq0: int, texts: list[tuple[str, str]], adapt
     if not texts:
         return []
     target = c.execute(Q.SEND_TARGET, {"id": msg.conversation_id}).first()
-    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel = target
-    fast = c.execute(Q.OLDER_UNSENT, {"id": msg.conversation_id}).first() is None
+    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel, older = target
+    fast = not older
+    if not fast:
+        _local.unsent = True
     now, owner = time.time(), _owner()
     address = gw.vault.open(bytes(address_enc)) if fast else None
     jobs, seq = [], seq0
@@ -414,7 +441,7 @@ def _claim_head(gw, conversation_id: int, owner: str) -> Optional[Job]:
             return None
         row = c.execute(select(Outbox.kind, Outbox.attempts, Outbox.body_enc).where(Outbox.id == head[0])).first()
         target = c.execute(Q.SEND_TARGET, {"id": conversation_id}).first()
-    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel = target
+    contact_id, address_enc, status, reason, last_inbound, replies_since, reply_ref, channel, _older = target
     return Job(head[0], contact_id, channel, row[0], row[1], gw.vault.open(bytes(address_enc)),
                gw.vault.open(bytes(row[2])), status, reason, last_inbound, replies_since, reply_ref)
 
@@ -440,6 +467,7 @@ def send_jobs(gw, jobs: list[Job]) -> int:
         if ok:
             done.append((job, provider_id))
             continue
+        _local.unsent = True
         rest = [j.row_id for j in jobs[i + 1:]]
         if rest:
             with transaction(gw.Session) as s:
@@ -571,7 +599,7 @@ def sweep(gw, limit: int = 200) -> dict:
                     and_(Message.state == S.PENDING, Message.received_at < now - STALE_PENDING_SECONDS)))
                 .group_by(Message.conversation_id).order_by(Message.conversation_id).limit(limit))]
         for conv_id in convs:
-            stats["replayed"] += process_conversation(gw, conv_id)
+            stats["replayed"] += process_conversation(gw, conv_id) or 0
     with transaction(gw.Session) as s:
         convs = [r[0] for r in s.execute(
             select(Outbox.conversation_id).where(Outbox.state == S.QUEUED_OUT, Outbox.next_attempt_at <= now)

@@ -32,6 +32,8 @@ class RasaClient:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = requests.Session()
+            # Rasa is on the internal network: no proxy look-up in the environment per request
+            s.trust_env = False
         return s
 
     def _params(self) -> dict:

@@ -71,7 +71,7 @@ class Settings:
     max_text_chars: int = 2000         # longer messages are kept and understood from their start
     max_body_bytes: int = 256 * 1024
     # Background threads in the gateway that hand messages to Rasa and send replies at once.
-    dispatch_threads: int = 8
+    dispatch_threads: int = 4
     # Per-channel send rate (messages per second); bulk traffic waits behind conversations.
     rate_limits: Mapping[str, float] = field(default_factory=lambda: {"sms": 10.0, "telegram": 25.0,
                                                                       "zalo": 10.0, "web": 1000.0})

@@ -13,7 +13,6 @@ LAST_CONVERSATION = text("SELECT id, mode FROM conversations WHERE contact_id = 
 INSERT_CONVERSATION = text(
     "INSERT INTO conversations (contact_id, channel, rasa_sender, mode, created_at, updated_at) "
     "VALUES (:contact_id, :channel, :sender, 'bot', :now, :now) RETURNING id")
-TOUCH_CONVERSATION = text("UPDATE conversations SET updated_at = :now WHERE id = :id")
 INSERT_MESSAGE = text(
     "INSERT INTO messages (conversation_id, channel, provider_msg_id, kind, body_enc, state, attempts, client_ref, "
     "received_at) VALUES (:conversation_id, :channel, :pid, :kind, :body_enc, 'pending', 0, :client_ref, :now) "
@@ -38,8 +37,8 @@ FINISH_MESSAGE = text(
 # outbox
 SEND_TARGET = text(
     "SELECT c.id, c.address_enc, c.status, c.stopped_reason, c.last_inbound_at, c.replies_since_inbound, c.reply_ref, "
-    "v.channel FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = :id")
-OLDER_UNSENT = text("SELECT id FROM outbox WHERE conversation_id = :id AND state IN ('queued', 'sending') LIMIT 1")
+    "v.channel, EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = v.id AND o.state IN ('queued', 'sending')) "
+    "FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = :id")
 INSERT_OUTBOX = text(
     "INSERT INTO outbox (conversation_id, contact_id, channel, source_message_id, seq, kind, body_enc, priority, state, "
     "attempts, next_attempt_at, claimed_by, claimed_until, flagged, created_at) VALUES (:conversation_id, :contact_id, "

@@ -65,3 +65,19 @@ class FakeRasa:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+if __name__ == "__main__":      # a stand-in Rasa in its own process, for bench/gateway.py
+    import sys
+    import time
+
+    fake = FakeRasa(token=sys.argv[2])
+    fake.server.server_close()
+    from http.server import ThreadingHTTPServer as _S
+
+    fake.server = _S(("127.0.0.1", int(sys.argv[1])), fake.server.RequestHandlerClass)
+    fake.server.daemon_threads = True
+    fake.thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    fake.start()
+    while True:
+        time.sleep(3600)
