@@ -329,11 +329,17 @@ def reliability(b: Bench, total: int, conversations: int, dup_rate: float, concu
                               "and state not in ('sent','delivered')").fetchone()[0]
     no_text_reply = con.execute("select count(*) from messages m where state = 'answered' and not exists "
                                 "(select 1 from outbox o where o.source_message_id = m.id and o.seq < 1000)").fetchone()[0]
-    outbox_sent = con.execute("select count(*) from outbox where state in ('sent','delivered')").fetchone()[0]
-    safe_replies = con.execute("select count(*) from outbox where seq >= 1000").fetchone()[0]
-    deferred_ever = con.execute("select count(distinct source_message_id) from outbox where seq >= 1000").fetchone()[0]
+    # only this run's conversations and chats: the latency and capacity phases share the fake
+    convs = ",".join(str(r[0]) for r in con.execute(f"select distinct conversation_id from messages where {in_run}"))
+    outbox_sent = con.execute(f"select count(*) from outbox where state in ('sent','delivered') "
+                              f"and conversation_id in ({convs})").fetchone()[0]
+    safe_replies = con.execute(f"select count(*) from outbox where seq >= 1000 and conversation_id in ({convs})"
+                               ).fetchone()[0]
+    deferred_ever = con.execute(f"select count(distinct source_message_id) from outbox where seq >= 1000 "
+                                f"and conversation_id in ({convs})").fetchone()[0]
     failed = con.execute("select count(*) from outbox where state in ('failed','undeliverable')").fetchone()[0]
-    provider_received = sum(1 for m in b.fake.sent if m["chat_id"] >= 20_000_000)
+    first_chat = 20_000_000
+    provider_received = sum(1 for m in b.fake.sent if first_chat <= m["chat_id"] < first_chat + conversations)
     con.close()
     lost = len(posted - stored_ids) + not_answered + undelivered
     return {"messages": total, "unique_posted": len(posted), "duplicate_deliveries": duplicates + len(late) // 2,

@@ -392,21 +392,24 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
 class RateLimiter:
     """A token bucket per channel (per process): providers throttle or ban senders that burst."""
 
-    def __init__(self, rates: dict):
+    def __init__(self, rates: dict, clock=time.monotonic, sleep=time.sleep):
         self.rates = dict(rates)
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
 
-    def wait(self, channel: str) -> None:
+    def wait(self, channel: str) -> float:
+        """Block until this channel may send again; returns how long it waited."""
         rate = self.rates.get(channel)
         if not rate:
-            return
+            return 0.0
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             slot = max(now, self._next.get(channel, now))
             self._next[channel] = slot + 1.0 / rate
         if slot > now:
-            time.sleep(slot - now)
+            self._sleep(slot - now)
+        return max(0.0, slot - now)
 
 
 @dataclass

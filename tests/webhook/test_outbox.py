@@ -1,0 +1,78 @@
+"""The outbox's rules that the channel tests do not reach: per-channel rate limits, conversation
+traffic before bulk traffic, and redaction of what adapters would put in an error report."""
+import time
+
+from tests.webhook.conftest import post_telegram, rows, settle
+from webhook.db import transaction
+from webhook.dispatcher import Worker
+from webhook.models import Outbox
+from webhook.pipeline import RateLimiter
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_rate_limiter_spaces_sends_per_channel_and_not_across_channels():
+    clock = FakeClock()
+    limiter = RateLimiter({"sms": 4.0, "telegram": 0}, clock=clock, sleep=clock.sleep)
+    waits = [limiter.wait("sms") for _ in range(5)]
+    assert waits == [0.0, 0.25, 0.25, 0.25, 0.25]
+    assert limiter.wait("telegram") == 0.0 and limiter.wait("web") == 0.0     # no limit configured
+    clock.now += 10                                                           # idle time is not banked
+    assert limiter.wait("sms") == 0.0 and limiter.wait("sms") == 0.25
+
+
+def test_conversation_replies_go_before_bulk(client, gw, fakes):
+    tg = fakes["telegram"]
+    post_telegram(client, tg.make_update(910000001, 5601, "xin chao"))
+    post_telegram(client, tg.make_update(910000002, 5602, "xin chao"))
+    settle(gw)
+    first, second = rows(gw, Outbox)[:2]
+    with transaction(gw.Session) as s:        # a campaign message queued first, then a reply
+        s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="telegram", seq=0,
+                     kind="bulk", body_enc=gw.vault.seal("campaign"), priority=10, state="queued",
+                     created_at=time.time() - 60, next_attempt_at=0))
+        s.add(Outbox(conversation_id=second.conversation_id, contact_id=second.contact_id, channel="telegram", seq=0,
+                     kind="counsellor", body_enc=gw.vault.seal("reply"), priority=0, state="queued",
+                     next_attempt_at=0))
+    before = len(tg.sent)
+    Worker(gw).run_once()
+    assert [m["text"] for m in tg.sent[before:]] == ["reply", "campaign"]
+
+
+def test_bulk_is_not_sent_to_a_stopped_contact(client, gw, fakes):
+    tg = fakes["telegram"]
+    post_telegram(client, tg.make_update(910000011, 5611, "xin chao"))
+    settle(gw)
+    row = rows(gw, Outbox)[0]
+    from sqlalchemy import update
+
+    from webhook.models import Contact
+    with transaction(gw.Session) as s:
+        s.execute(update(Contact).values(status="stopped", stopped_reason="keyword"))
+        s.add(Outbox(conversation_id=row.conversation_id, contact_id=row.contact_id, channel="telegram", seq=0,
+                     kind="bulk", body_enc=gw.vault.seal("campaign"), priority=10, state="queued", next_attempt_at=0))
+    before = len(tg.sent)
+    Worker(gw).run_once()
+    assert len(tg.sent) == before
+    bulk = rows(gw, Outbox)[-1]
+    assert bulk.state == "undeliverable" and bulk.error_code == "stopped" and not bulk.flagged
+
+
+def test_adapters_redact_people_and_their_words(gw, fakes):
+    sms = gw.adapters["sms"].redact(fakes["twilio"].inbound_params("+84905000099", "chong em danh em"))
+    assert sms["From"] == sms["Body"] == "[redacted]" and sms["MessageSid"].startswith("SM")
+    tg = gw.adapters["telegram"].redact(fakes["telegram"].make_update(1, 5699, "chong em danh em"))
+    assert "5699" not in str(tg) and "chong em" not in str(tg) and tg["update_id"] == 1
+    za = gw.adapters["zalo"].redact(fakes["zalo"].make_event("user_send_text", "2512523625419999", "chong em"))
+    assert "2512523625419999" not in str(za) and "chong em" not in str(za) and za["event_name"] == "user_send_text"
