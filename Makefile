@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench catalogs clean
+.PHONY: run test setup model validate eval bench bench-gateway catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -38,6 +38,10 @@ eval: model
 
 bench: model
 	$(PY) bench/nlu.py
+
+# Gateway latency/throughput/reliability (about 20 minutes; run on an idle machine).
+bench-gateway: model
+	$(PY) bench/gateway.py
 
 # Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
 catalogs: setup

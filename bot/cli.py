@@ -122,6 +122,25 @@ def cmd_gateway(args) -> int:
     return run_gateway(args.host, args.port)
 
 
+def cmd_telegram_webhook(args) -> int:
+    """Register {HELPLINE_PUBLIC_URL}/webhooks/telegram with Telegram, with the secret token."""
+    from webhook.channels.telegram import TelegramAdapter
+    from webhook.settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.telegram_enabled:
+        print("TELEGRAM_TOKEN and TELEGRAM_SECRET_TOKEN are required", file=sys.stderr)
+        return 2
+    adapter = TelegramAdapter(settings)
+    try:
+        url = settings.public_url.rstrip("/") + "/webhooks/telegram"
+        ok = adapter.set_webhook(url)
+        print(f"setWebhook {url}: {'ok' if ok else 'refused'}")
+        return 0 if ok else 1
+    finally:
+        adapter.close()
+
+
 def cmd_worker(args) -> int:
     from webhook.serve import run_worker
 
@@ -166,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("HELPLINE_PORT", "8000")))
     p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("telegram-webhook", help="register the gateway's Telegram webhook (HELPLINE_PUBLIC_URL)")
+    p.set_defaults(func=cmd_telegram_webhook)
 
     p = sub.add_parser("worker", help="replay deferred messages, retry sends (run one or more)")
     p.add_argument("--interval", type=float, default=1.0)

@@ -79,3 +79,16 @@ def test_rate_limited_send_is_retried_later(client, gw, fakes):
     settle(gw)
     row = rows(gw, Outbox)[0]
     assert row.state == "queued" and row.error_code == "retry_after"
+
+
+def test_telegram_webhook_command_registers_the_public_url_with_the_secret(fakes, monkeypatch):
+    from bot.cli import main
+
+    tg = fakes["telegram"]
+    for k, v in {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_SECRET_TOKEN": "tg-secret_123",
+                 "TELEGRAM_API_BASE": tg.url + "/bot", "HELPLINE_PUBLIC_URL": "https://helpline.example.org",
+                 "HELPLINE_SECRET_KEY": "k" * 40}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["telegram-webhook"]) == 0
+    assert tg.webhook["url"] == "https://helpline.example.org/webhooks/telegram"
+    assert tg.webhook["secret_token"] == "tg-secret_123"

@@ -71,6 +71,8 @@ def test_telegram_danger_gets_numbers_first_and_reaches_the_queue(system):
             break
         time.sleep(0.2)
     assert any(c.risk == "imminent" for c in cases)
+    # the action server's escalation reached the gateway (nothing had to be journaled)
+    assert not (system.tmp / "escalations.jsonl").exists()
 
 
 def test_zalo_greeting_is_answered(system):
