@@ -261,6 +261,18 @@ def _web_session(gw) -> Optional[str]:
     return digest
 
 
+def _web_request():
+    """(gateway, session digest, None) or (.., .., the error response): the web chat must be on
+    and the session known and fresh."""
+    gw = gateway()
+    if "web" not in gw.adapters:
+        return gw, None, _error(404, "web chat is disabled")
+    digest = _web_session(gw)
+    if digest is None:
+        return gw, None, _error(403, "unknown or expired session")
+    return gw, digest, None
+
+
 @web.post("/webchat/api/session")
 def webchat_session():
     gw = gateway()
@@ -274,12 +286,9 @@ def webchat_session():
 
 @web.post("/webchat/api/messages")
 def webchat_send():
-    gw = gateway()
-    if "web" not in gw.adapters:
-        return _error(404, "web chat is disabled")
-    digest = _web_session(gw)
-    if digest is None:
-        return _error(403, "unknown or expired session")
+    gw, digest, refusal = _web_request()
+    if refusal:
+        return refusal
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("text", ""), str):
         return _error(400, "expected a JSON object with a text field")
@@ -294,12 +303,9 @@ def webchat_send():
 
 @web.get("/webchat/api/messages")
 def webchat_poll():
-    gw = gateway()
-    if "web" not in gw.adapters:
-        return _error(404, "web chat is disabled")
-    digest = _web_session(gw)
-    if digest is None:
-        return _error(403, "unknown or expired session")
+    gw, digest, refusal = _web_request()
+    if refusal:
+        return refusal
     try:
         after = int(request.args.get("after", "0"))
     except ValueError:

@@ -33,37 +33,6 @@ HIGH_RISK = "chong em dang cam dao doi giet em"
 SELF_HARM = "em muon tu tu"
 
 
-@pytest.fixture(scope="module")
-def _servers():
-    """The conftest fakes, started once per module (each start/stop costs ~0.1 s) and with the
-    fake Rasa polling for shutdown every 50 ms instead of 500 ms."""
-    with FakeTwilio() as tw, FakeTelegram() as tg, FakeZalo() as za:
-        rasa = FakeRasa()
-        rasa.thread = threading.Thread(target=rasa.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        rasa.start()
-        yield {"twilio": tw, "telegram": tg, "zalo": za, "rasa": rasa}
-        rasa.stop()
-
-
-@pytest.fixture
-def fakes(_servers):
-    """Fresh fakes for each test: recordings, failure switches and blocked sets cleared."""
-    for name in ("twilio", "telegram", "zalo"):
-        _servers[name].reset()
-    rasa = _servers["rasa"]
-    with rasa._lock:
-        rasa.calls.clear()
-    rasa.down, rasa.delay = False, 0.0
-    yield _servers
-    rasa.down, rasa.delay = False, 0.0
-
-
-@pytest.fixture
-def gw(app, tmp_path):
-    g = app.extensions["helpline"]
-    g.spool.dir = tmp_path / "spool"        # never the repository's var/spool
-    return g
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -713,27 +682,8 @@ def test_escalation_opens_one_case_per_conversation_raised_never_lowered(client,
     assert [(c.risk, c.topic) for c in rows(gw, Case)] == [("imminent", "emergency")]
 
 
-PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture
-def pg_url():
-    engine = create_engine(PG_URL, future=True)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {type(exc.orig).__name__}")
-    schema = "helpline_test_" + uuid.uuid4().hex[:12]
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

@@ -16,7 +16,6 @@ from webhook.privacy import Vault, mask
 from webhook.settings import ConfigError, Settings
 
 TABLES = {"contacts", "conversations", "messages", "outbox", "cases", "provider_tokens", "web_sessions"}
-PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 GOOD_SECRET = "k" * 40
 
 
@@ -257,24 +256,6 @@ def test_migration_on_a_fresh_sqlite_file(tmp_path):
     _check_migration(f"sqlite:///{db}")
 
 
-@pytest.fixture
-def pg_url():
-    engine = create_engine(PG_URL, future=True)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {type(exc.orig).__name__}")
-    schema = "helpline_test_" + uuid.uuid4().hex[:12]
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def test_migration_on_postgresql(pg_url):

@@ -22,37 +22,6 @@ from webhook.models import Case, Contact, Message, Outbox, WebSession
 HOTLINES = ("113", "115", "111", "18001581")
 
 
-@pytest.fixture(scope="module")
-def _servers():
-    """The conftest fakes, started once per module (each start/stop costs ~0.1 s) and with the
-    fake Rasa polling for shutdown every 50 ms instead of 500 ms."""
-    with FakeTwilio() as tw, FakeTelegram() as tg, FakeZalo() as za:
-        rasa = FakeRasa()
-        rasa.thread = threading.Thread(target=rasa.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        rasa.start()
-        yield {"twilio": tw, "telegram": tg, "zalo": za, "rasa": rasa}
-        rasa.stop()
-
-
-@pytest.fixture
-def fakes(_servers):
-    """Fresh fakes for each test: recordings, failure switches and blocked sets cleared."""
-    for name in ("twilio", "telegram", "zalo"):
-        _servers[name].reset()
-    rasa = _servers["rasa"]
-    with rasa._lock:
-        rasa.calls.clear()
-    rasa.down, rasa.delay = False, 0.0
-    yield _servers
-    rasa.down, rasa.delay = False, 0.0
-
-
-@pytest.fixture
-def gw(app, tmp_path):
-    g = app.extensions["helpline"]
-    g.spool.dir = tmp_path / "spool"
-    return g
 
 
 def new_session(client) -> dict:
