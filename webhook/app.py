@@ -196,8 +196,25 @@ def escalations():
     if conv is None:
         return _error(404, "unknown conversation")
     case_id = pipeline.open_case(gw, conv.id, risk, str(data.get("topic") or "")[:32] or None,
-                                 reason=str(data.get("reason") or "bot")[:64], source="bot")
+                                 reason=str(data.get("reason") or "bot")[:64], source="bot",
+                                 requested=data.get("reason") == "request", summary=machine_summary(data.get("summary")))
     return jsonify({"case_id": case_id}), 201
+
+
+def machine_summary(summary) -> Optional[str]:
+    """The action server's structured summary as one short line of labels (never message text:
+    only known keys, label-like values)."""
+    if not isinstance(summary, dict):
+        return None
+    parts = []
+    for key in ("intent", "locality", "relationship", "person_at_risk"):
+        value = summary.get(key)
+        if isinstance(value, str) and value and len(value) <= 40:
+            parts.append(f"{key}={value}")
+    reasons = [r for r in (summary.get("reasons") or []) if isinstance(r, str) and len(r) <= 40][:6]
+    if reasons:
+        parts.append("reasons=" + ",".join(reasons))
+    return "; ".join(parts)[:200] or None
 
 
 # --- health ------------------------------------------------------------------------------------

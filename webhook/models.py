@@ -118,8 +118,10 @@ class Outbox(Base):
 
 class Case(Base):
     """An entry in the Social Work Center's queue. One open case per conversation: a new risk
-    message raises its risk, never opens a second case. (The console and its states are issue 4;
-    here the gateway and the action server only open and raise cases.)"""
+    message raises its risk, never opens a second case. Status lifecycle (webhook.queue):
+    open -> claimed -> closed, claimed -> open (released or transferred back to the queue).
+    ``priority`` orders the queue: 0 imminent, 1 high, 2 a person asked for a counsellor,
+    3 medium and everything else; oldest first within a priority."""
     __tablename__ = "cases"
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
@@ -130,6 +132,15 @@ class Case(Base):
     source = Column(String(16), nullable=False)          # rules | bot | delivery
     created_at = Column(Float, nullable=False, default=now)
     updated_at = Column(Float, nullable=False, default=now)
+    priority = Column(Integer, nullable=False, default=3)
+    requested = Column(Boolean, nullable=False, default=False)
+    summary = Column(String(200))                        # machine facts only, never message text
+    claimed_by = Column(String(64))
+    claimed_at = Column(Float)
+    alerted_at = Column(Float)
+    resolved_at = Column(Float)
+    outcome = Column(String(32))
+    __table_args__ = (Index("ix_cases_queue", "status", "priority", "created_at"),)
 
 
 class ProviderToken(Base):

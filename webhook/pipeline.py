@@ -363,8 +363,12 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
     return False
 
 
-def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason: str, source: str) -> int:
-    """One open case per conversation; a higher risk raises it, a lower one never lowers it."""
+def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason: str, source: str,
+              requested: bool = False, summary: Optional[str] = None) -> int:
+    """One open case per conversation; a higher risk raises it, a lower one never lowers it, and
+    a request for a counsellor is remembered. The queue order follows (webhook.queue)."""
+    from webhook.queue import priority_of
+
     with transaction(gw.Session) as s:
         # one writer per conversation (PostgreSQL; SQLite already serialises writers)
         s.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
@@ -373,17 +377,24 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
         now = time.time()
         if case is None:
             case = Case(conversation_id=conversation_id, risk=risk, topic=topic, reason=reason, source=source,
-                        status="open", created_at=now, updated_at=now)
+                        status="open", created_at=now, updated_at=now, requested=requested,
+                        priority=priority_of(risk, requested), summary=(summary or None) and summary[:200])
             s.add(case)
             conv = s.get(Conversation, conversation_id)
             if conv.mode == S.BOT:
                 conv.mode = S.check(S.MODES, conv.mode, S.QUEUED)
             s.flush()
             logger.info("case_opened case=%s risk=%s source=%s", case.id, risk, source)
-        elif RISK_ORDER.index(risk) > RISK_ORDER.index(case.risk if case.risk in RISK_ORDER else "none"):
-            case.risk, case.updated_at = risk, now
-            if topic:
-                case.topic = topic
+        else:
+            if RISK_ORDER.index(risk) > RISK_ORDER.index(case.risk if case.risk in RISK_ORDER else "none"):
+                case.risk, case.updated_at = risk, now
+                if topic:
+                    case.topic = topic
+            if requested and not case.requested:
+                case.requested, case.updated_at = True, now
+            if summary and not case.summary:
+                case.summary = summary[:200]
+            case.priority = priority_of(case.risk, bool(case.requested))
         return case.id
 
 

@@ -1,0 +1,147 @@
+"""The Social Work Center's queue: order, atomic claims, hand-back, unclaimed alerts.
+
+Plain functions over the database, used by the escalation API, the gateway's own risk rules and
+(issue 4) the counsellor console. Nothing here knows about Flask.
+
+Order: ``imminent`` > ``high`` > a person who asked for a counsellor > ``medium`` and the rest,
+oldest first within each: an imminent case jumps the queue because someone must call within
+minutes, and a person who asked for a human is not made to wait behind worries the bot can hold.
+
+Claiming is atomic: a conditional UPDATE (``status = 'open'``) that exactly one counsellor can win,
+on SQLite and PostgreSQL alike; "take the next case" locks the candidate row with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL so twenty counsellors pressing the button at once get
+twenty different cases instead of queueing on one row.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from sqlalchemy import select, update
+
+from webhook import states as S
+from webhook.db import transaction
+from webhook.models import Case, Conversation
+
+OPEN, CLAIMED, CLOSED = "open", "claimed", "closed"
+CASE_STATES = {OPEN: {CLAIMED, CLOSED}, CLAIMED: {OPEN, CLOSED}, CLOSED: set()}
+PRIORITY = {"imminent": 0, "high": 1}
+REQUESTED_PRIORITY, OTHER_PRIORITY = 2, 3
+# Seconds an unclaimed case may wait before supervisors are alerted (issue 4: 2 min / 10 min).
+DEFAULT_ALERT_AFTER = {"imminent": 120.0, "high": 600.0}
+
+
+def priority_of(risk: str, requested: bool) -> int:
+    if risk in PRIORITY:
+        return PRIORITY[risk]
+    return REQUESTED_PRIORITY if requested else OTHER_PRIORITY
+
+
+@dataclass(frozen=True)
+class QueuedCase:
+    id: int
+    conversation_id: int
+    risk: str
+    priority: int
+    requested: bool
+    topic: Optional[str]
+    summary: Optional[str]
+    status: str
+    created_at: float
+    claimed_by: Optional[str]
+
+
+def _row(c: Case) -> QueuedCase:
+    return QueuedCase(c.id, c.conversation_id, c.risk, c.priority, bool(c.requested), c.topic, c.summary, c.status,
+                      c.created_at, c.claimed_by)
+
+
+def waiting(gw, limit: int = 200) -> list[QueuedCase]:
+    """Open cases in the order a counsellor should take them."""
+    with transaction(gw.Session) as s:
+        rows = s.execute(select(Case).where(Case.status == OPEN)
+                         .order_by(Case.priority, Case.created_at, Case.id).limit(limit)).scalars()
+        return [_row(c) for c in rows]
+
+
+def _to_counsellor(s, conversation_id: int) -> None:
+    conv = s.get(Conversation, conversation_id)
+    if conv.mode in (S.BOT, S.QUEUED):
+        if conv.mode == S.BOT:
+            conv.mode = S.check(S.MODES, conv.mode, S.QUEUED)
+        conv.mode = S.check(S.MODES, conv.mode, S.WITH_COUNSELLOR)
+
+
+def claim(gw, case_id: int, counsellor: str, now: Optional[float] = None) -> bool:
+    """True for exactly one of any number of counsellors claiming the same open case."""
+    now = time.time() if now is None else now
+    with transaction(gw.Session) as s:
+        won = s.execute(update(Case).where(Case.id == case_id, Case.status == OPEN)
+                        .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now, updated_at=now)).rowcount == 1
+        if won:
+            conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
+            _to_counsellor(s, conv_id)
+        return won
+
+
+def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int]:
+    """Claim the case at the head of the queue; None when the queue is empty."""
+    now = time.time() if now is None else now
+    for _ in range(5):
+        with transaction(gw.Session) as s:
+            q = select(Case.id).where(Case.status == OPEN).order_by(Case.priority, Case.created_at, Case.id).limit(1)
+            if s.bind.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            case_id = s.execute(q).scalar_one_or_none()
+            if case_id is None:
+                return None
+            won = s.execute(update(Case).where(Case.id == case_id, Case.status == OPEN)
+                            .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now,
+                                    updated_at=now)).rowcount == 1
+            if won:
+                _to_counsellor(s, s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one())
+                return case_id
+    return None
+
+
+def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, resolve: bool = True,
+              now: Optional[float] = None) -> bool:
+    """The counsellor gives the conversation back to the bot: the case is closed with its outcome
+    (or returned to the queue with ``resolve=False``). Only the holder can do it."""
+    now = time.time() if now is None else now
+    with transaction(gw.Session) as s:
+        case = s.execute(select(Case).where(Case.id == case_id).with_for_update()).scalar_one_or_none()
+        if case is None or case.status != CLAIMED or case.claimed_by != counsellor:
+            return False
+        case.status = S.check(CASE_STATES, case.status, CLOSED if resolve else OPEN)
+        case.updated_at = now
+        if resolve:
+            case.resolved_at, case.outcome = now, (outcome or "")[:32] or None
+        else:
+            case.claimed_by = case.claimed_at = None
+        conv = s.get(Conversation, case.conversation_id)
+        if conv.mode == S.WITH_COUNSELLOR:
+            conv.mode = S.check(S.MODES, conv.mode, S.BOT if resolve else S.QUEUED)
+        return True
+
+
+def due_alerts(gw, now: Optional[float] = None, after: Optional[dict] = None,
+               notify: Optional[Callable[[QueuedCase, float], None]] = None) -> list[QueuedCase]:
+    """Open cases that waited longer than their risk allows and were not alerted yet: each is
+    returned (and passed to ``notify``) once. The clock is a parameter so tests can freeze it."""
+    now = time.time() if now is None else now
+    after = after or DEFAULT_ALERT_AFTER
+    due: list[QueuedCase] = []
+    with transaction(gw.Session) as s:
+        for risk, seconds in after.items():
+            rows = s.execute(select(Case).where(Case.status == OPEN, Case.risk == risk, Case.alerted_at.is_(None),
+                                                Case.created_at <= now - seconds)
+                             .order_by(Case.priority, Case.created_at)).scalars()
+            for case in rows:
+                case.alerted_at = now
+                due.append(_row(case))
+    for case in due:
+        if notify is not None:
+            notify(case, now - case.created_at)
+    return due
