@@ -14,15 +14,20 @@ twenty different cases instead of queueing on one row.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sqlalchemy import select, update
 
+from webhook import replies
 from webhook import states as S
 from webhook.db import transaction
-from webhook.models import Case, Conversation
+from webhook.models import Case, Conversation, Outbox
+from webhook.rasa_client import RasaUnavailable
+
+logger = logging.getLogger(__name__)
 
 OPEN, CLAIMED, CLOSED = "open", "claimed", "closed"
 CASE_STATES = {OPEN: {CLAIMED, CLOSED}, CLAIMED: {OPEN, CLOSED}, CLOSED: set()}
@@ -82,7 +87,9 @@ def claim(gw, case_id: int, counsellor: str, now: Optional[float] = None) -> boo
         if won:
             conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
             _to_counsellor(s, conv_id)
-        return won
+    if won:
+        _rasa_event(gw, conv_id, "pause")
+    return won
 
 
 def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int]:
@@ -100,8 +107,11 @@ def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int
                             .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now,
                                     updated_at=now)).rowcount == 1
             if won:
-                _to_counsellor(s, s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one())
-                return case_id
+                conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
+                _to_counsellor(s, conv_id)
+        if won:
+            _rasa_event(gw, conv_id, "pause")
+            return case_id
     return None
 
 
@@ -123,7 +133,57 @@ def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, 
         conv = s.get(Conversation, case.conversation_id)
         if conv.mode == S.WITH_COUNSELLOR:
             conv.mode = S.check(S.MODES, conv.mode, S.BOT if resolve else S.QUEUED)
-        return True
+        conv_id = conv.id
+    if resolve:
+        _rasa_event(gw, conv_id, "resume")
+        _send(gw, conv_id, "bot", replies.text(replies.HANDED_BACK))
+    return True
+
+
+def reply(gw, case_id: int, counsellor: str, text: str) -> Optional[int]:
+    """A counsellor's message, out on the person's own channel through the outbox (order kept,
+    retries, rate limits). Only the counsellor holding the case may write; returns the first
+    outbox row id, or None when refused."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    with transaction(gw.Session) as s:
+        case = s.get(Case, case_id)
+        if case is None or case.status != CLAIMED or case.claimed_by != counsellor:
+            return None
+        conv_id = case.conversation_id
+    return _send(gw, conv_id, "counsellor", text)
+
+
+def _send(gw, conversation_id: int, kind: str, text: str) -> int:
+    from webhook import pipeline
+
+    with transaction(gw.Session) as s:
+        conv = s.get(Conversation, conversation_id)
+        adapter = gw.adapters.get(conv.channel)
+        first = None
+        now = time.time()
+        for seq, part in enumerate(adapter.render(text) if adapter else [text]):
+            row = Outbox(conversation_id=conv.id, contact_id=conv.contact_id, channel=conv.channel, seq=seq, kind=kind,
+                         body_enc=gw.vault.seal(part), priority=pipeline.PRIORITY_CONVERSATION, state=S.QUEUED_OUT,
+                         attempts=0, next_attempt_at=now, flagged=False, created_at=now)
+            s.add(row)
+            s.flush()
+            first = first or row.id
+    pipeline.deliver_conversation(gw, conversation_id)
+    return first
+
+
+def _rasa_event(gw, conversation_id: int, event: str) -> None:
+    """Pause or resume Rasa for the conversation. The gateway's mode is what routes messages
+    (Rasa's own pause is cleared when its session expires), so a failure here is logged and
+    does not undo the claim."""
+    with transaction(gw.Session) as s:
+        sender = s.get(Conversation, conversation_id).rasa_sender
+    try:
+        gw.rasa.append_events(sender, [{"event": event}])
+    except RasaUnavailable as exc:
+        logger.warning("rasa_%s_failed conversation=%s error=%s", event, conversation_id, exc)
 
 
 def due_alerts(gw, now: Optional[float] = None, after: Optional[dict] = None,

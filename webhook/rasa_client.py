@@ -63,6 +63,16 @@ class RasaClient:
             raise RasaUnavailable("unexpected reply")
         return replies
 
+    def append_events(self, sender: str, events: list[dict]) -> None:
+        """Add events (pause, resume) to a conversation's tracker; raises RasaUnavailable."""
+        try:
+            resp = self._http.post(f"{self.url}/conversations/{sender}/tracker/events", params=self._params(),
+                                   json=events, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise RasaUnavailable(type(exc).__name__) from None
+        if resp.status_code != 200:
+            raise RasaUnavailable(f"status {resp.status_code}")
+
     def healthy(self, timeout: float = 2.0) -> bool:
         try:
             return self._http.get(f"{self.url}/status", params=self._params(), timeout=timeout).status_code == 200

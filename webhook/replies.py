@@ -14,7 +14,8 @@ TEXT_ONLY = "utter_gateway_text_only"
 EMPTY = "utter_gateway_empty"
 EMERGENCY = "utter_emergency_numbers"
 SELF_HARM = "utter_self_harm"
-ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM)
+HANDED_BACK = "utter_gateway_handed_back"
+ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK)
 
 
 @lru_cache(maxsize=1)

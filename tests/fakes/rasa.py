@@ -11,6 +11,7 @@ class FakeRasa:
     def __init__(self, token: str = "rasa-token"):
         self.token = token
         self.calls: list[dict] = []
+        self.events: list[tuple] = []       # (sender, events) appended to trackers
         self.down = False
         self.delay = 0.0
         self._lock = threading.Lock()
@@ -45,6 +46,11 @@ class FakeRasa:
                     return self._send(503, {"error": "down"})
                 if "token=" + fake.token not in self.path:
                     return self._send(401, {"error": "unauthorized"})
+                if "/tracker/events" in self.path:
+                    sender = self.path.split("/conversations/", 1)[1].split("/", 1)[0]
+                    with fake._lock:
+                        fake.events.append((sender, data))
+                    return self._send(200, {"sender_id": sender, "events": []})
                 if fake.delay:
                     import time
                     time.sleep(fake.delay)

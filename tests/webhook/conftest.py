@@ -43,6 +43,7 @@ def fakes(_servers):
     rasa = _servers["rasa"]
     with rasa._lock:
         rasa.calls.clear()
+        rasa.events.clear()
     rasa.down, rasa.delay = False, 0.0
     yield _servers
     rasa.down, rasa.delay = False, 0.0

@@ -125,3 +125,28 @@ def test_rasa_stopped_mid_conversation_safe_reply_queue_and_replay(system):
     Worker(system.gw).run_once()
     time.sleep(0.5)
     assert len(system.telegram.sent) == n
+
+
+def test_claim_pauses_the_real_rasa_and_hand_back_resumes_it(system):
+    from webhook import pipeline, queue, replies
+    from webhook.models import Conversation
+
+    telegram(system, 6660003, "toi muon gap tu van vien")
+    system.telegram.wait_for(lambda m: m["chat_id"] == 6660003, timeout=60)
+    assert system.gw.dispatcher.drain(30)
+    with transaction(system.gw.Session) as s:
+        msg = s.execute(select(Message).order_by(Message.id.desc()).limit(1)).scalar_one()
+        sender = s.get(Conversation, msg.conversation_id).rasa_sender
+    case_id = pipeline.open_case(system.gw, msg.conversation_id, "none", None, "request", "bot", requested=True)
+
+    def paused():
+        r = requests.get(f"{system.rasa_url}/conversations/{sender}/tracker", params={"token": system.rasa_token},
+                         timeout=10)
+        return r.json()["paused"]
+
+    assert queue.claim(system.gw, case_id, "lan") and paused() is True
+    assert queue.hand_back(system.gw, case_id, "lan", outcome="advice_given")
+    assert paused() is False
+    sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660003 and m["text"] == replies.text(replies.HANDED_BACK),
+                                    timeout=30)
+    assert sent

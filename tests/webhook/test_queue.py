@@ -107,13 +107,22 @@ def test_with_a_counsellor_messages_are_held_not_sent_to_rasa_and_hand_back_resu
     conv_id = rows(gw, Message)[0].conversation_id
     case_id = pipeline.open_case(gw, conv_id, "none", None, "request", "bot", requested=True)
     assert queue.claim(gw, case_id, "lan")
+    with transaction(gw.Session) as s:
+        sender = s.get(Conversation, conv_id).rasa_sender
+    assert fakes["rasa"].events == [(sender, [{"event": "pause"}])]
     calls = len(fakes["rasa"].calls)
     post_telegram(client, tg.make_update(920000002, 5701, "chi oi em so lam"))
     settle(gw)
     assert len(fakes["rasa"].calls) == calls                 # the counsellor has it, not the bot
     assert rows(gw, Message)[-1].state == "held"
     assert not queue.hand_back(gw, case_id, "someone-else")  # only the holder
+    assert queue.reply(gw, case_id, "someone-else", "chao em") is None
+    assert queue.reply(gw, case_id, "lan", "Chào em, chị là tư vấn viên. Em đang ở đâu?")
+    assert tg.sent[-1]["text"] == "Chào em, chị là tư vấn viên. Em đang ở đâu?" and tg.sent[-1]["chat_id"] == 5701
     assert queue.hand_back(gw, case_id, "lan", outcome="referred_police")
+    assert fakes["rasa"].events[-1] == (sender, [{"event": "resume"}])
+    from webhook import replies
+    assert tg.sent[-1]["text"] == replies.text(replies.HANDED_BACK)       # the person is told
     with transaction(gw.Session) as s:
         assert s.get(Conversation, conv_id).mode == "bot"
         c = s.get(Case, case_id)
