@@ -138,6 +138,7 @@ class Case(Base):
     claimed_by = Column(String(64))
     claimed_at = Column(Float)
     alerted_at = Column(Float)
+    notice_at = Column(Float)                            # the person was told it is out of hours
     resolved_at = Column(Float)
     outcome = Column(String(32))
     __table_args__ = (Index("ix_cases_queue", "status", "priority", "created_at"),)

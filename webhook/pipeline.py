@@ -189,6 +189,9 @@ def process_conversation(gw, conversation_id: int) -> Optional[int]:
                 leftovers = True
                 break
             answered += 1
+            if gw.settings.hours:
+                from webhook.queue import out_of_hours_notice
+                out_of_hours_notice(gw, conversation_id)
             msg, conv = _next_message(gw, conversation_id, owner)
         released = msg is None
     finally:

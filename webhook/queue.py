@@ -174,6 +174,26 @@ def _send(gw, conversation_id: int, kind: str, text: str) -> int:
     return first
 
 
+def out_of_hours_notice(gw, conversation_id: int, now: Optional[float] = None) -> bool:
+    """Tell the person once, after the bot's own answer, when their case opened while no
+    counsellor is on duty: which numbers answer now, and that the case waits for the next shift."""
+    from webhook.hours import staffed
+
+    settings = gw.settings
+    if not settings.hours.strip():
+        return False
+    now = time.time() if now is None else now
+    if staffed(now, settings.hours, settings.holidays):
+        return False
+    with transaction(gw.Session) as s:
+        marked = s.execute(update(Case).where(Case.conversation_id == conversation_id, Case.status == OPEN,
+                                              Case.notice_at.is_(None)).values(notice_at=now)).rowcount
+    if not marked:
+        return False
+    _send(gw, conversation_id, "safety", replies.text(replies.OUT_OF_HOURS))
+    return True
+
+
 def _rasa_event(gw, conversation_id: int, event: str) -> None:
     """Pause or resume Rasa for the conversation. The gateway's mode is what routes messages
     (Rasa's own pause is cleared when its session expires), so a failure here is logged and

@@ -15,7 +15,8 @@ EMPTY = "utter_gateway_empty"
 EMERGENCY = "utter_emergency_numbers"
 SELF_HARM = "utter_self_harm"
 HANDED_BACK = "utter_gateway_handed_back"
-ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK)
+OUT_OF_HOURS = "utter_gateway_out_of_hours"
+ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS)
 
 
 @lru_cache(maxsize=1)

@@ -64,6 +64,10 @@ class Settings:
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
     zalo_max_event_age: float = 0.0    # seconds; 0 = do not reject old events
 
+    # Counsellors' working hours (webhook/hours.py); empty = staffed around the clock.
+    hours: str = ""
+    holidays: str = ""
+
     webchat_enabled: bool = True
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
     webchat_poll_ms: int = 1500
@@ -92,6 +96,7 @@ class Settings:
         "zalo_access_token": "ZALO_ACCESS_TOKEN", "zalo_refresh_token": "ZALO_REFRESH_TOKEN",
         "zalo_api_base": "ZALO_API_BASE", "zalo_oauth_base": "ZALO_OAUTH_BASE",
         "zalo_max_event_age": "ZALO_MAX_EVENT_AGE",
+        "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
     }
@@ -129,6 +134,8 @@ class Settings:
                     self._ENV[n] for n in missing))
             if len(self.secret_key) < 32:
                 raise ConfigError("HELPLINE_SECRET_KEY must be at least 32 characters")
+            from webhook.hours import parse
+            parse(self.hours)
             if self.telegram_token and not self.telegram_secret:
                 raise ConfigError("TELEGRAM_SECRET_TOKEN is required with TELEGRAM_TOKEN")
             return self

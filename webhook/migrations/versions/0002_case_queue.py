@@ -20,6 +20,7 @@ def upgrade():
         batch.add_column(sa.Column("claimed_by", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("claimed_at", sa.Float(), nullable=True))
         batch.add_column(sa.Column("alerted_at", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("notice_at", sa.Float(), nullable=True))
         batch.add_column(sa.Column("resolved_at", sa.Float(), nullable=True))
         batch.add_column(sa.Column("outcome", sa.String(length=32), nullable=True))
         batch.create_index("ix_cases_queue", ["status", "priority", "created_at"])
@@ -28,6 +29,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("cases") as batch:
         batch.drop_index("ix_cases_queue")
-        for name in ("outcome", "resolved_at", "alerted_at", "claimed_at", "claimed_by", "summary", "requested",
+        for name in ("outcome", "resolved_at", "notice_at", "alerted_at", "claimed_at", "claimed_by", "summary", "requested",
                      "priority"):
             batch.drop_column(name)
