@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Mapping, Optional
 
 from bot.paths import ROOT
