@@ -617,6 +617,9 @@ def sweep(gw, limit: int = 200) -> dict:
                 .group_by(Message.conversation_id).order_by(Message.conversation_id).limit(limit))]
         for conv_id in convs:
             stats["replayed"] += process_conversation(gw, conv_id) or 0
+    if gw.settings.oncall:
+        from webhook.queue import alert_oncall, due_alerts
+        stats["alerts"] = len(due_alerts(gw, now=now, notify=lambda case, waited: alert_oncall(gw, case, waited)))
     with transaction(gw.Session) as s:
         convs = [r[0] for r in s.execute(
             select(Outbox.conversation_id).where(Outbox.state == S.QUEUED_OUT, Outbox.next_attempt_at <= now)

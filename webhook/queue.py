@@ -194,6 +194,30 @@ def out_of_hours_notice(gw, conversation_id: int, now: Optional[float] = None) -
     return True
 
 
+def alert_oncall(gw, case: QueuedCase, waited: float) -> int:
+    """Tell the supervisors on call (HELPLINE_ONCALL) that an urgent case waits. The alert names
+    the case, its risk and the wait, nothing about the person. Returns how many were reached."""
+    from bot.messages import _
+
+    text = _("Helpline: case %(id)s (%(risk)s) has waited %(minutes)s min without a counsellor.") % {
+        "id": case.id, "risk": case.risk, "minutes": int(waited // 60)}
+    reached = 0
+    for target in filter(None, (t.strip() for t in gw.settings.oncall.split(","))):
+        channel, _sep, address = target.partition(":")
+        adapter = gw.adapters.get(channel)
+        if adapter is None or not address:
+            logger.warning("oncall_target_unusable channel=%s", channel)
+            continue
+        for part in adapter.render(text):
+            result = adapter.send(address, part)
+        if result.ok:
+            reached += 1
+        else:
+            logger.warning("oncall_alert_failed case=%s channel=%s error=%s", case.id, channel, result.error_code)
+    logger.info("oncall_alert case=%s risk=%s reached=%s", case.id, case.risk, reached)
+    return reached
+
+
 def _rasa_event(gw, conversation_id: int, event: str) -> None:
     """Pause or resume Rasa for the conversation. The gateway's mode is what routes messages
     (Rasa's own pause is cleared when its session expires), so a failure here is logged and

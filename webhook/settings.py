@@ -66,6 +66,8 @@ class Settings:
     # Counsellors' working hours (webhook/hours.py); empty = staffed around the clock.
     hours: str = ""
     holidays: str = ""
+    # Supervisors on call for unclaimed urgent cases: "telegram:<chat id>,sms:+84…"
+    oncall: str = ""
 
     webchat_enabled: bool = True
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
@@ -95,7 +97,7 @@ class Settings:
         "zalo_access_token": "ZALO_ACCESS_TOKEN", "zalo_refresh_token": "ZALO_REFRESH_TOKEN",
         "zalo_api_base": "ZALO_API_BASE", "zalo_oauth_base": "ZALO_OAUTH_BASE",
         "zalo_max_event_age": "ZALO_MAX_EVENT_AGE",
-        "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS",
+        "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS", "oncall": "HELPLINE_ONCALL",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
     }

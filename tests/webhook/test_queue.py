@@ -164,3 +164,18 @@ def test_escalation_api_marks_requests_and_keeps_only_a_machine_summary(client, 
     (c,) = rows(gw, Case)
     assert c.requested and c.priority == 2
     assert c.summary == "intent=request_counselor; locality=Tam Kỳ; reasons=request"
+
+
+def test_worker_alerts_the_supervisor_on_call_once_without_personal_data(make_app, fakes):
+    from webhook.dispatcher import Worker
+
+    gw = make_app(run_dispatcher=False, oncall="telegram:777001").extensions["helpline"]
+    import time as _time
+
+    case_id = case(gw, 40, "imminent", created=_time.time() - 180)
+    Worker(gw).run_once()
+    Worker(gw).run_once()
+    alerts = [m for m in fakes["telegram"].sent if m["chat_id"] == 777001]
+    assert len(alerts) == 1
+    assert str(case_id) in alerts[0]["text"] and "imminent" in alerts[0]["text"] and "3" in alerts[0]["text"]
+    assert "addr-40" not in alerts[0]["text"] and "xin chao" not in alerts[0]["text"]
