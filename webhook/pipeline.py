@@ -351,11 +351,7 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
                                                     Outbox.seq >= DEGRADED_SEQ).limit(1)).first()
         recent = notice_at and now - notice_at < DEGRADED_NOTICE_EVERY
         if not already and (urgent or not recent):
-            if urgent:
-                out.append(("safety", replies.text(replies.SELF_HARM if assessment.topic == "self_harm"
-                                                   else replies.EMERGENCY)))
-            else:
-                out.append(("safety", replies.text(replies.DEGRADED)))
+            out.append(("safety", replies.text(replies.safe_reply(assessment.risk, assessment.topic))))
             c.execute(update(Conversation).where(Conversation.id == msg.conversation_id)
                       .values(degraded_notice_at=now))
         jobs = _enqueue(c, gw, msg, DEGRADED_SEQ, out, adapter)

@@ -82,14 +82,21 @@ def claim(gw, case_id: int, counsellor: str, now: Optional[float] = None) -> boo
     """True for exactly one of any number of counsellors claiming the same open case."""
     now = time.time() if now is None else now
     with transaction(gw.Session) as s:
-        won = s.execute(update(Case).where(Case.id == case_id, Case.status == OPEN)
-                        .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now, updated_at=now)).rowcount == 1
-        if won:
-            conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
-            _to_counsellor(s, conv_id)
-    if won:
+        conv_id = _take(s, case_id, counsellor, now)
+    if conv_id is not None:
         _rasa_event(gw, conv_id, "pause")
-    return won
+    return conv_id is not None
+
+
+def _take(s, case_id: int, counsellor: str, now: float) -> Optional[int]:
+    """The one conditional UPDATE that makes a claim atomic; the conversation id when won."""
+    won = s.execute(update(Case).where(Case.id == case_id, Case.status == OPEN)
+                    .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now, updated_at=now)).rowcount == 1
+    if not won:
+        return None
+    conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
+    _to_counsellor(s, conv_id)
+    return conv_id
 
 
 def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int]:
@@ -103,13 +110,8 @@ def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int
             case_id = s.execute(q).scalar_one_or_none()
             if case_id is None:
                 return None
-            won = s.execute(update(Case).where(Case.id == case_id, Case.status == OPEN)
-                            .values(status=CLAIMED, claimed_by=counsellor, claimed_at=now,
-                                    updated_at=now)).rowcount == 1
-            if won:
-                conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
-                _to_counsellor(s, conv_id)
-        if won:
+            conv_id = _take(s, case_id, counsellor, now)
+        if conv_id is not None:
             _rasa_event(gw, conv_id, "pause")
             return case_id
     return None

@@ -35,3 +35,11 @@ def load() -> dict[str, str]:
 
 def text(name: str) -> str:
     return load()[name]
+
+
+def safe_reply(risk: str, topic: str) -> str:
+    """The reply when the bot cannot answer: the emergency numbers (or the self-harm reply) when
+    the shared rules see danger, otherwise the short "we got your message" with the hotlines."""
+    if risk in ("high", "imminent"):
+        return SELF_HARM if topic == "self_harm" else EMERGENCY
+    return DEGRADED

@@ -67,8 +67,7 @@ def safe_reply(gw, item: Inbound) -> None:
     if adapter is None or item.channel == "web":
         return
     risk = understand(item.text or "", None)
-    name = (replies.SELF_HARM if risk.topic == "self_harm" else replies.EMERGENCY) \
-        if risk.risk in ("high", "imminent") else replies.DEGRADED
+    name = replies.safe_reply(risk.risk, risk.topic)
     try:
         for part in adapter.render(replies.text(name)):
             adapter.send(item.address, part, reply_ref=item.reply_ref)
