@@ -147,6 +147,48 @@ def cmd_worker(args) -> int:
     return run_worker(args.interval)
 
 
+def cmd_staff(args) -> int:
+    """Console accounts: add, password, disable, enable, list. Passwords are read from stdin
+    (--password-stdin) or prompted; with --generate a random one is printed once."""
+    import getpass
+    import secrets
+
+    from webhook.console import auth
+    from webhook.settings import Settings
+    from webhook.app import Gateway
+
+    gw = Gateway(Settings.from_env(run_dispatcher=False))
+    try:
+        if args.action == "list":
+            for username, name, role in auth.active_staff(gw):
+                print(f"{username}\t{role}\t{name}")
+            return 0
+        if not args.username:
+            print("a user name is required", file=sys.stderr)
+            return 2
+        password = None
+        if args.action in ("add", "password"):
+            if args.generate:
+                password = secrets.token_urlsafe(12)
+            elif args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass("password (at least 10 characters): ")
+        if args.action == "add":
+            auth.create_staff(gw, args.username, password, args.role, args.name, actor="cli")
+        elif args.action == "password":
+            auth.set_password(gw, args.username, password, actor="cli")
+        else:
+            auth.set_active(gw, args.username, args.action == "enable", actor="cli")
+        print(f"{args.action}: {args.username}" + (f"  password: {password}" if args.generate else ""))
+        return 0
+    except auth.StaffError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        gw.close()
+
+
 # --- eval -----------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
@@ -192,6 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("worker", help="replay deferred messages, retry sends (run one or more)")
     p.add_argument("--interval", type=float, default=1.0)
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("staff", help="counsellor console accounts (add, password, disable, enable, list)")
+    p.add_argument("action", choices=["add", "password", "disable", "enable", "list"])
+    p.add_argument("username", nargs="?")
+    p.add_argument("--role", default="counsellor", choices=["counsellor", "supervisor", "admin"])
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
     p.add_argument("--folds", type=int, default=3)

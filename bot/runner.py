@@ -134,6 +134,31 @@ def system_env(rasa_port: int = RASA_PORT, actions_port: int = ACTIONS_PORT, gat
     }
 
 
+def first_admin(env: dict, port: int) -> None:
+    """A first console account on a new local database, so `make run` can be tried at once;
+    its random password is printed this once (change it with `helpline staff password admin`)."""
+    import secrets
+
+    from webhook.app import Gateway
+    from webhook.console import auth
+    from webhook.settings import Settings
+
+    settings = Settings.from_env({**os.environ, **env}, run_dispatcher=False)
+    if settings.env == "production":
+        return
+    gw = Gateway(settings, migrate=False)
+    try:
+        if auth.active_staff(gw):
+            print(_("Counsellor console: http://127.0.0.1:%(port)s/console/") % {"port": port}, flush=True)
+            return
+        password = secrets.token_urlsafe(12)
+        auth.create_staff(gw, "admin", password, "admin", "Admin", actor="make run")
+        print(_("Counsellor console: http://127.0.0.1:%(port)s/console/ (user admin, password %(password)s; "
+                "shown once)") % {"port": port, "password": password}, flush=True)
+    finally:
+        gw.close()
+
+
 def run_system(model: Path | None, port: int = 8000) -> int:
     """`make run`: Rasa, the action server, the gateway and the worker, all on loopback with
     SQLite. The web chat at http://127.0.0.1:<port>/ is the way to try it."""
@@ -157,6 +182,7 @@ def run_system(model: Path | None, port: int = 8000) -> int:
             return 1
         print(_("Ready. Open http://127.0.0.1:%(port)s/ for the web chat. Ctrl-C stops everything.") % {"port": port},
               flush=True)
+        first_admin(env, port)
         while all(p.poll() is None for p in procs):
             time.sleep(1)
         print(_("A process stopped; see the logs in var/log/."), file=sys.stderr)

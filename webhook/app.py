@@ -197,8 +197,14 @@ def escalations():
         return _error(404, "unknown conversation")
     case_id = pipeline.open_case(gw, conv.id, risk, str(data.get("topic") or "")[:32] or None,
                                  reason=str(data.get("reason") or "bot")[:64], source="bot",
-                                 requested=data.get("reason") == "request", summary=machine_summary(data.get("summary")))
+                                 requested=data.get("reason") == "request", summary=machine_summary(data.get("summary")),
+                                 locality=_label((data.get("summary") or {}).get("locality")
+                                                 if isinstance(data.get("summary"), dict) else None))
     return jsonify({"case_id": case_id}), 201
+
+
+def _label(value) -> Optional[str]:
+    return value if isinstance(value, str) and 0 < len(value) <= 40 else None
 
 
 def machine_summary(summary) -> Optional[str]:
@@ -360,11 +366,15 @@ def create_app(config: Union[Settings, dict, None] = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_AS_ASCII=False,
                       BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "locale"), BABEL_DEFAULT_LOCALE=settings.locale)
     app.json.ensure_ascii = False
-    Babel(app, locale_selector=lambda: settings.locale)
+    from webhook.console import console, seed_canned
+    from webhook.console.views import console_locale
+
+    Babel(app, locale_selector=lambda: console_locale(settings.locale))
     gw = Gateway(settings)
     app.extensions["helpline"] = gw
-    for bp in (hooks, api, health, web):
+    for bp in (hooks, api, health, web, console):
         app.register_blueprint(bp)
+    seed_canned(gw)
 
     @app.after_request
     def _headers(resp):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base
 
@@ -140,7 +140,10 @@ class Case(Base):
     alerted_at = Column(Float)
     notice_at = Column(Float)                            # the person was told it is out of hours
     resolved_at = Column(Float)
-    outcome = Column(String(32))
+    outcome = Column(String(32))                         # resolved | released | no_contact | …
+    referrals = Column(String(200))                      # comma-separated codes (webhook.console.REFERRALS)
+    help_received = Column(String(8))                    # yes | no | unknown: indicator đ
+    locality = Column(String(64))
     __table_args__ = (Index("ix_cases_queue", "status", "priority", "created_at"),)
 
 
@@ -161,3 +164,86 @@ class WebSession(Base):
     token_hash = Column(String(64), primary_key=True)
     created_at = Column(Float, nullable=False, default=now)
     last_seen_at = Column(Float, nullable=False, default=now)
+
+
+class Staff(Base):
+    """A console account. Passwords are stored only as salted hashes (werkzeug scrypt); five
+    wrong passwords lock the account for a while. Roles: counsellor < supervisor < admin."""
+    __tablename__ = "staff"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(80), nullable=False)
+    password_hash = Column(String(256), nullable=False)
+    role = Column(String(16), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(Float)
+    created_at = Column(Float, nullable=False, default=now)
+
+
+class ConsoleSession(Base):
+    """A console login. The browser holds a random token in an HttpOnly cookie; the database holds
+    its hash, so logging out (or an idle timeout, or disabling the account) ends it for real."""
+    __tablename__ = "console_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff.id"), nullable=False, index=True)
+    csrf = Column(String(64), nullable=False)
+    created_at = Column(Float, nullable=False, default=now)
+    last_seen_at = Column(Float, nullable=False, default=now)
+
+
+class Event(Base):
+    """One line of the audit log and of the console's live feed: who did what to which case.
+    ``detail`` holds labels only (risk, outcome, the other counsellor), never a message or an
+    address. The console streams the rows whose action is in ``webhook.console.events.FEED``."""
+    __tablename__ = "events"
+    id = Column(Integer, primary_key=True)
+    at = Column(Float, nullable=False, default=now)
+    actor = Column(String(64), nullable=False)
+    action = Column(String(32), nullable=False)
+    case_id = Column(Integer, ForeignKey("cases.id"))
+    detail = Column(String(200))
+    __table_args__ = (Index("ix_events_case", "case_id", "id"),)
+
+
+class CaseNote(Base):
+    """A counsellor's internal note on a case (sealed; never sent to the person)."""
+    __tablename__ = "case_notes"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id"), nullable=False, index=True)
+    author = Column(String(64), nullable=False)
+    body_enc = Column(LargeBinary, nullable=False)
+    created_at = Column(Float, nullable=False, default=now)
+
+
+class CannedResponse(Base):
+    """A ready answer counsellors can insert and edit before sending; supervisors edit the list.
+    Seeded from data/console/canned_responses.yml, where each one cites its source."""
+    __tablename__ = "canned_responses"
+    id = Column(Integer, primary_key=True)
+    key = Column(String(64), nullable=False, unique=True)
+    title = Column(String(120), nullable=False)
+    body = Column(Text, nullable=False)
+    source = Column(String(200))
+    updated_by = Column(String(64))
+    updated_at = Column(Float, nullable=False, default=now)
+
+
+class Followup(Base):
+    """A check-in the person agreed to: sent after ``due_at`` inside their safe hours
+    (``safe_from``..``safe_to``, Vietnam time, hours). State: scheduled -> sent -> answered;
+    scheduled|sent -> cancelled (STOP/HUY, or the person's contact stopped)."""
+    __tablename__ = "followups"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("cases.id"), nullable=False, index=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False)
+    due_at = Column(Float, nullable=False)
+    safe_from = Column(Integer, nullable=False)
+    safe_to = Column(Integer, nullable=False)
+    state = Column(String(16), nullable=False, default="scheduled")
+    sent_at = Column(Float)
+    answer = Column(String(16))
+    answered_at = Column(Float)
+    created_by = Column(String(64), nullable=False)
+    created_at = Column(Float, nullable=False, default=now)
+    __table_args__ = (Index("ix_followups_due", "state", "due_at"),)

@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.understanding import understand
-from webhook import replies, sql as Q, states as S
+from webhook import events, replies, sql as Q, states as S
 from webhook.channels.base import EMPTY, EVENT, MEDIA, TEXT, Inbound
 from webhook.channels.zalo import within_window
 from webhook.db import transaction
@@ -251,8 +251,14 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             open_case(gw, msg.conversation_id, assessment.risk, assessment.topic,
                       reason=(assessment.reasons or ["rules"])[0][:64], source="rules")
     if mode == S.WITH_COUNSELLOR:
-        _set_state(gw, msg, S.HELD, assessment)        # the counsellor's screen shows it (issue 4)
+        _set_state(gw, msg, S.HELD, assessment, feed=True)   # the counsellor's screen shows it
         return True
+    if not degraded and msg.state == S.PENDING and len(text) <= 24:
+        from webhook.console.followup import intercept
+        answer = intercept(gw, msg.conversation_id, text)
+        if answer is not None:       # "1"/"2" answering a follow-up the person agreed to
+            _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
+            return True
     if degraded or not gw.rasa.available():
         return _degrade(gw, msg, text, assessment, adapter)
     metadata = {"channel": channel, "language": gw.settings.locale, "message_id": msg.id}
@@ -285,11 +291,17 @@ def _labels(assessment) -> dict:
     return {} if assessment is None else {"risk": assessment.risk, "topic": assessment.topic}
 
 
-def _set_state(gw, msg: Message, new: str, assessment=None) -> None:
+def _set_state(gw, msg: Message, new: str, assessment=None, feed: bool = False) -> None:
     S.check(S.INBOUND, msg.state, new)
     with transaction(gw.Session) as s:
         s.execute(update(Message).where(Message.id == msg.id, Message.state == msg.state)
                   .values(state=new, answered_at=time.time() if new == S.ANSWERED else None, **_labels(assessment)))
+        if feed:
+            case_id = s.execute(select(Case.id).where(Case.conversation_id == msg.conversation_id,
+                                                      Case.status != "closed").order_by(Case.id.desc()).limit(1)
+                                ).scalar()
+            if case_id is not None:
+                events.record(s, "inbound", events.SYSTEM, case_id, f"message={msg.id}")
 
 
 def _finish(gw, msg: Message, new_state: str, texts: list[tuple[str, str]], adapter, seq0: int,
@@ -363,7 +375,7 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
 
 
 def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason: str, source: str,
-              requested: bool = False, summary: Optional[str] = None) -> int:
+              requested: bool = False, summary: Optional[str] = None, locality: Optional[str] = None) -> int:
     """One open case per conversation; a higher risk raises it, a lower one never lowers it, and
     a request for a counsellor is remembered. The queue order follows (webhook.queue)."""
     from webhook.queue import priority_of
@@ -383,8 +395,10 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
             if conv.mode == S.BOT:
                 conv.mode = S.check(S.MODES, conv.mode, S.QUEUED)
             s.flush()
+            events.record(s, "opened", events.SYSTEM, case.id, f"risk={risk} source={source}", at=now)
             logger.info("case_opened case=%s risk=%s source=%s", case.id, risk, source)
         else:
+            before = case.priority
             if RISK_ORDER.index(risk) > RISK_ORDER.index(case.risk if case.risk in RISK_ORDER else "none"):
                 case.risk, case.updated_at = risk, now
                 if topic:
@@ -394,6 +408,10 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
             if summary and not case.summary:
                 case.summary = summary[:200]
             case.priority = priority_of(case.risk, bool(case.requested))
+            if case.priority != before:
+                events.record(s, "raised", events.SYSTEM, case.id, f"risk={case.risk}", at=now)
+        if locality and not case.locality:
+            case.locality = locality[:64]
         return case.id
 
 
@@ -613,9 +631,13 @@ def sweep(gw, limit: int = 200) -> dict:
                 .group_by(Message.conversation_id).order_by(Message.conversation_id).limit(limit))]
         for conv_id in convs:
             stats["replayed"] += process_conversation(gw, conv_id) or 0
-    if gw.settings.oncall:
-        from webhook.queue import alert_oncall, due_alerts
-        stats["alerts"] = len(due_alerts(gw, now=now, notify=lambda case, waited: alert_oncall(gw, case, waited)))
+    # Unclaimed urgent cases: shown in the console (an "alert" event) and sent to the supervisors
+    # on call when HELPLINE_ONCALL is set.
+    from webhook.queue import alert_oncall, due_alerts
+    notify = (lambda case, waited: alert_oncall(gw, case, waited)) if gw.settings.oncall else None
+    stats["alerts"] = len(due_alerts(gw, now=now, after=gw.settings.alert_after, notify=notify))
+    from webhook.console.followup import send_due
+    stats["followups"] = send_due(gw, now=now)
     with transaction(gw.Session) as s:
         convs = [r[0] for r in s.execute(
             select(Outbox.conversation_id).where(Outbox.state == S.QUEUED_OUT, Outbox.next_attempt_at <= now)

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from sqlalchemy import select, update
 
-from webhook import replies
+from webhook import events, replies
 from webhook import states as S
 from webhook.db import transaction
 from webhook.models import Case, Conversation, Outbox
@@ -35,6 +35,7 @@ PRIORITY = {"imminent": 0, "high": 1}
 REQUESTED_PRIORITY, OTHER_PRIORITY = 2, 3
 # Seconds an unclaimed case may wait before supervisors are alerted (issue 4: 2 min / 10 min).
 DEFAULT_ALERT_AFTER = {"imminent": 120.0, "high": 600.0}
+HELP_RECEIVED = ("yes", "no", "unknown")
 
 
 def priority_of(risk: str, requested: bool) -> int:
@@ -96,6 +97,7 @@ def _take(s, case_id: int, counsellor: str, now: float) -> Optional[int]:
         return None
     conv_id = s.execute(select(Case.conversation_id).where(Case.id == case_id)).scalar_one()
     _to_counsellor(s, conv_id)
+    events.record(s, "claimed", counsellor, case_id, at=now)
     return conv_id
 
 
@@ -118,26 +120,33 @@ def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int
 
 
 def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, resolve: bool = True,
-              now: Optional[float] = None) -> bool:
-    """The counsellor gives the conversation back to the bot: the case is closed with its outcome
-    (or returned to the queue with ``resolve=False``). Only the holder can do it."""
+              now: Optional[float] = None, referrals: Optional[list] = None, help_received: Optional[str] = None,
+              override: bool = False) -> bool:
+    """The counsellor gives the conversation back to the bot: the case is closed with its outcome,
+    the referrals made and whether help was received (indicator đ), or returned to the queue with
+    ``resolve=False``. Only the holder can do it (or a supervisor, ``override``)."""
     now = time.time() if now is None else now
     with transaction(gw.Session) as s:
         case = s.execute(select(Case).where(Case.id == case_id).with_for_update()).scalar_one_or_none()
-        if case is None or case.status != CLAIMED or case.claimed_by != counsellor:
+        if case is None or case.status != CLAIMED or (case.claimed_by != counsellor and not override):
             return False
         case.status = S.check(CASE_STATES, case.status, CLOSED if resolve else OPEN)
         case.updated_at = now
         if resolve:
             case.resolved_at, case.outcome = now, (outcome or "")[:32] or None
+            case.referrals = ",".join(referrals or [])[:200] or None
+            case.help_received = help_received if help_received in HELP_RECEIVED else None
+            events.record(s, "resolved", counsellor, case_id, f"outcome={case.outcome or ''}", at=now)
         else:
             case.claimed_by = case.claimed_at = None
+            events.record(s, "released", counsellor, case_id, at=now)
         conv = s.get(Conversation, case.conversation_id)
         if conv.mode == S.WITH_COUNSELLOR:
             conv.mode = S.check(S.MODES, conv.mode, S.BOT if resolve else S.QUEUED)
         conv_id = conv.id
+    # Back in the queue the bot keeps the person company again; resolved, it also says so.
+    _rasa_event(gw, conv_id, "resume")
     if resolve:
-        _rasa_event(gw, conv_id, "resume")
         _send(gw, conv_id, "bot", replies.text(replies.HANDED_BACK))
     return True
 
@@ -154,10 +163,27 @@ def reply(gw, case_id: int, counsellor: str, text: str) -> Optional[int]:
         if case is None or case.status != CLAIMED or case.claimed_by != counsellor:
             return None
         conv_id = case.conversation_id
-    return _send(gw, conv_id, "counsellor", text)
+    return _send(gw, conv_id, "counsellor", text, case_id=case_id, actor=counsellor)
 
 
-def _send(gw, conversation_id: int, kind: str, text: str) -> int:
+def transfer(gw, case_id: int, by: str, to: str, override: bool = False, now: Optional[float] = None) -> bool:
+    """Hand a claimed case to another counsellor; its notes and transcript go with it. Only the
+    holder may transfer (or a supervisor, ``override``). The conversation stays with a human."""
+    now = time.time() if now is None else now
+    if not to or to == by and not override:
+        return False
+    with transaction(gw.Session) as s:
+        case = s.execute(select(Case).where(Case.id == case_id).with_for_update()).scalar_one_or_none()
+        if case is None or case.status != CLAIMED or (case.claimed_by != by and not override):
+            return False
+        previous = case.claimed_by
+        case.claimed_by, case.claimed_at, case.updated_at = to[:64], now, now
+        events.record(s, "transferred", by, case_id, f"from={previous} to={to}"[:200], at=now)
+    return True
+
+
+def _send(gw, conversation_id: int, kind: str, text: str, case_id: Optional[int] = None,
+          actor: str = events.SYSTEM) -> int:
     from webhook import pipeline
 
     with transaction(gw.Session) as s:
@@ -172,6 +198,8 @@ def _send(gw, conversation_id: int, kind: str, text: str) -> int:
             s.add(row)
             s.flush()
             first = first or row.id
+        if case_id is not None:
+            events.record(s, "replied", actor, case_id, f"outbox={first}")
     pipeline.deliver_conversation(gw, conversation_id)
     return first
 
@@ -247,6 +275,8 @@ def due_alerts(gw, now: Optional[float] = None, after: Optional[dict] = None,
             for case in rows:
                 case.alerted_at = now
                 due.append(_row(case))
+                events.record(s, "alert", events.SYSTEM, case.id, f"risk={case.risk} waited={int(now - case.created_at)}s",
+                              at=now)
     for case in due:
         if notify is not None:
             notify(case, now - case.created_at)

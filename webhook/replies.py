@@ -16,7 +16,10 @@ EMERGENCY = "utter_emergency_numbers"
 SELF_HARM = "utter_self_harm"
 HANDED_BACK = "utter_gateway_handed_back"
 OUT_OF_HOURS = "utter_gateway_out_of_hours"
-ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS)
+FOLLOWUP = "utter_gateway_followup"
+FOLLOWUP_YES = "utter_gateway_followup_yes"
+FOLLOWUP_NO = "utter_gateway_followup_no"
+ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS, FOLLOWUP, FOLLOWUP_YES, FOLLOWUP_NO)
 
 
 @lru_cache(maxsize=1)

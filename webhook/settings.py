@@ -68,6 +68,16 @@ class Settings:
     holidays: str = ""
     # Supervisors on call for unclaimed urgent cases: "telegram:<chat id>,sms:+84…"
     oncall: str = ""
+    # Seconds an unclaimed case may wait before supervisors are alerted, per risk.
+    alert_after: Mapping[str, float] = field(default_factory=lambda: {"imminent": 120.0, "high": 600.0})
+
+    # Counsellor console: minutes of inactivity before a login ends; roles that may see a
+    # person's full phone number or chat id (every reveal is audited).
+    console_idle_minutes: int = 15
+    reveal_roles: str = "supervisor,admin"
+    # Default follow-up: after this many days, inside the person's safe hours (Vietnam time).
+    followup_days: int = 3
+    followup_hours: str = "9-17"
 
     webchat_enabled: bool = True
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
@@ -98,6 +108,8 @@ class Settings:
         "zalo_api_base": "ZALO_API_BASE", "zalo_oauth_base": "ZALO_OAUTH_BASE",
         "zalo_max_event_age": "ZALO_MAX_EVENT_AGE",
         "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS", "oncall": "HELPLINE_ONCALL",
+        "console_idle_minutes": "HELPLINE_CONSOLE_IDLE_MINUTES", "reveal_roles": "HELPLINE_REVEAL_ROLES",
+        "followup_days": "HELPLINE_FOLLOWUP_DAYS", "followup_hours": "HELPLINE_FOLLOWUP_HOURS",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
     }
@@ -116,13 +128,10 @@ class Settings:
                                     else float(raw) if kind in ("float", float) else raw)
                 except ValueError:
                     raise ConfigError(f"{var} must be a {kind}, not {raw!r}") from None
-        if environ.get("HELPLINE_RATE_LIMITS"):
-            # "sms=10,telegram=25,zalo=10,web=0": messages per second per channel; 0 = no limit
-            try:
-                values["rate_limits"] = {k.strip(): float(v) for k, v in (
-                    item.split("=", 1) for item in environ["HELPLINE_RATE_LIMITS"].split(",") if "=" in item)}
-            except ValueError:
-                raise ConfigError("HELPLINE_RATE_LIMITS must look like sms=10,telegram=25") from None
+        # "sms=10,telegram=25,zalo=10,web=0": messages per second per channel; 0 = no limit
+        values.update(_pairs(environ, "rate_limits", "HELPLINE_RATE_LIMITS", "sms=10,telegram=25"))
+        # "imminent=120,high=600": seconds before an unclaimed case alerts the supervisors
+        values.update(_pairs(environ, "alert_after", "HELPLINE_ALERT_AFTER", "imminent=120,high=600"))
         values.update(overrides)
         settings = cls(**values)
         return settings.checked()
@@ -158,6 +167,16 @@ class Settings:
     def zalo_enabled(self) -> bool:
         return bool(self.zalo_app_id and self.zalo_oa_secret_key and
                     (self.zalo_access_token or self.zalo_refresh_token))
+
+
+def _pairs(environ: Mapping[str, str], name: str, var: str, example: str) -> dict:
+    if not environ.get(var):
+        return {}
+    try:
+        return {name: {k.strip(): float(v) for k, v in (
+            item.split("=", 1) for item in environ[var].split(",") if "=" in item)}}
+    except ValueError:
+        raise ConfigError(f"{var} must look like {example}") from None
 
 
 def _local_secret() -> str:

@@ -10,7 +10,7 @@ BOT, QUEUED, WITH_COUNSELLOR, CLOSED = "bot", "queued", "with_counsellor", "clos
 MODES = {
     BOT: {QUEUED, CLOSED},
     QUEUED: {WITH_COUNSELLOR, BOT, CLOSED},
-    WITH_COUNSELLOR: {BOT, CLOSED},
+    WITH_COUNSELLOR: {BOT, QUEUED, CLOSED},     # queued again: the counsellor released the case
     CLOSED: {BOT},
 }
 

@@ -15,7 +15,8 @@ from webhook import settings as settings_mod
 from webhook.privacy import Vault, mask
 from webhook.settings import ConfigError, Settings
 
-TABLES = {"contacts", "conversations", "messages", "outbox", "cases", "provider_tokens", "web_sessions"}
+TABLES = {"contacts", "conversations", "messages", "outbox", "cases", "provider_tokens", "web_sessions", "staff",
+          "console_sessions", "events", "case_notes", "canned_responses", "followups"}
 GOOD_SECRET = "k" * 40
 
 

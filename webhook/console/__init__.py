@@ -1,0 +1,8 @@
+"""The counsellors' console: a Flask blueprint inside the gateway (``/console``).
+
+Queue (live, ordered by risk) → case (transcript decrypted on view and audited, masked contact,
+reply on the person's channel, notes, transfer, resolve with outcome and referrals, hand back) →
+follow-up with consent. Supervisors edit canned responses and read the audit log; admins manage
+accounts. See docs/console.md.
+"""
+from webhook.console.views import console, seed_canned  # noqa: F401
