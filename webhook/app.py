@@ -257,6 +257,11 @@ web = Blueprint("web", __name__)
 SESSION_IDLE_SECONDS = 24 * 3600
 
 
+@web.get("/favicon.ico")
+def favicon():
+    return ("", 204)        # no icon: nothing on the tab that says "helpline" to someone looking
+
+
 @web.get("/")
 def webchat_page():
     gw = gateway()

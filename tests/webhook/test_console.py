@@ -480,3 +480,33 @@ def _fakes(fakes):
     global FAKES
     FAKES = fakes
     yield
+
+
+def test_the_feed_ends_when_the_login_is_revoked(console_gw, monkeypatch):
+    from webhook.console import views
+
+    monkeypatch.setattr(views, "FEED_SESSION_CHECK_SECONDS", 0.05)
+    app, gw = console_gw
+    lan = login(app, "lan")
+    resp = lan.get("/console/events", buffered=False)
+    chunks = iter(resp.response)
+    assert next(chunks).startswith(b"retry:")
+    auth.set_active(gw, "lan", False)
+    rest = b"".join(chunks)                     # the generator returns: the stream is over
+    assert b"event: logout" in rest
+
+
+def test_escalation_from_the_action_server_shows_locality_and_request(console_gw):
+    from tests.webhook.conftest import API_TOKEN
+
+    app, gw = console_gw
+    received = pipeline.receive(gw, Inbound("web", "sess-1", "p-1", text="cho em gặp tư vấn viên"))
+    with transaction(gw.Session) as s:
+        sender = s.get(Conversation, received.conversation_id).rasa_sender
+    resp = app.test_client().post("/api/v1/escalations", headers={"Authorization": f"Bearer {API_TOKEN}"}, json={
+        "conversation_id": sender, "risk": "medium", "topic": "domestic_violence", "reason": "request",
+        "summary": {"intent": "request_counselor", "locality": "Núi Thành", "free_text": "never stored"}})
+    assert resp.status_code == 201
+    (item,) = login(app, "lan").get("/console/api/queue").get_json()["waiting"]
+    assert (item["locality"], item["requested"], item["topic"]) == ("Núi Thành", True, "domestic_violence")
+    assert "never stored" not in (item["summary"] or "")

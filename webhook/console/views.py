@@ -29,6 +29,14 @@ console = Blueprint("console", __name__, url_prefix="/console")
 
 RISK_LABELS = {"imminent": _l("Imminent danger"), "high": _l("High risk"), "medium": _l("Medium"),
                "low": _l("Low"), "none": _l("None")}
+TOPICS = {"help_contact": _l("Hotlines and where to go"), "domestic_violence": _l("Domestic violence"),
+          "sexual_violence": _l("Sexual violence"), "sexual_harassment": _l("Sexual harassment"),
+          "child_abuse": _l("Child abuse"), "school_violence": _l("School violence"),
+          "online_violence": _l("Online violence"), "forced_marriage_trafficking": _l("Forced marriage, trafficking"),
+          "legal_aid": _l("Legal aid"), "shelter": _l("Shelter"), "health_support": _l("Health support"),
+          "emergency": _l("Emergency"), "self_harm": _l("Suicide or self-harm"),
+          "request_counselor": _l("Asked for a counsellor"), "service_command": _l("Service command"),
+          "chitchat": _l("Small talk"), "out_of_scope": _l("Out of scope")}
 REFERRALS = {"police": _l("Police"), "health": _l("Health facility"), "legal_aid": _l("Legal aid"),
              "shelter": _l("Shelter or trusted address"), "social_work": _l("Social work"),
              "school": _l("School"), "child_111": _l("Child hotline 111")}
@@ -40,6 +48,7 @@ OUTBOX_STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("s
                  "failed": _l("failed"), "undeliverable": _l("could not be delivered")}
 FEED_POLL_SECONDS = 0.5          # other processes' events are seen within this
 FEED_KEEPALIVE_SECONDS = 15.0
+FEED_SESSION_CHECK_SECONDS = 5.0  # an expired or revoked login ends the stream within this
 VIEW_AUDIT_EVERY = 300.0         # the transcript's live refresh is one audited view per 5 minutes
 MAX_TEXT = 2000
 
@@ -163,7 +172,8 @@ def _queue_data() -> dict:
 def _case_item(case: Case, channel: str, now: float, after: dict) -> dict:
     limit = after.get(case.risk)
     return {"id": case.id, "risk": case.risk, "risk_label": str(RISK_LABELS.get(case.risk, case.risk)),
-            "requested": bool(case.requested), "topic": case.topic, "channel": channel, "locality": case.locality,
+            "requested": bool(case.requested), "topic": case.topic,
+            "topic_label": str(TOPICS.get(case.topic, case.topic or "—")), "channel": channel, "locality": case.locality,
             "summary": case.summary, "status": case.status, "claimed_by": case.claimed_by,
             "waiting_s": int(now - case.created_at), "created_at": case.created_at,
             "overdue": case.status == queue.OPEN and limit is not None and now - case.created_at >= limit}
@@ -218,7 +228,7 @@ def feed():
             if time.monotonic() - last_send > FEED_KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 last_send = time.monotonic()
-            if time.monotonic() - last_check > 5:
+            if time.monotonic() - last_check > FEED_SESSION_CHECK_SECONDS:
                 last_check = time.monotonic()
                 if auth.session_user(g_, token, touch=False) is None:
                     yield "event: logout\ndata: {}\n\n"

@@ -120,7 +120,7 @@
     if (c.requested) risk.appendChild(el("span", "tag", t("asked for a counsellor")));
     tr.appendChild(risk);
     tr.appendChild(el("td", "wait", fmtWait(c.waiting_s)));
-    tr.appendChild(el("td", null, c.topic || "—"));
+    tr.appendChild(el("td", null, c.topic_label));
     tr.appendChild(el("td", null, c.channel));
     tr.appendChild(el("td", null, c.locality || "—"));
     var link = el("a", null, "#" + c.id); link.href = "/console/cases/" + c.id;
@@ -272,7 +272,7 @@
       api("POST", base + "/notes", {text: ta.value}).then(function () { ta.value = ""; load(); })
         .catch(function (err) { banner(err.message, "warn"); });
     });
-    $("#transfer-form").addEventListener("submit", function (e) {
+    if ($("#transfer-form")) $("#transfer-form").addEventListener("submit", function (e) {
       e.preventDefault();
       api("POST", base + "/transfer", {to: $("#transfer-to").value, note: $("#transfer-note").value})
         .then(function () { window.location.href = "/console/"; })
