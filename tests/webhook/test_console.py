@@ -1,7 +1,7 @@
 """The counsellors' console through Flask's test client: logins (hashes, lockout, CSRF, idle
 timeout, roles), the queue and its live feed, a case from claim to resolve (reply reaches the
 fake provider, notes sealed, transfer, outcome for indicator đ), follow-ups with consent and the
-audit log. The browser test (tests/browser) drives the same pages in Chromium."""
+audit log. The browser test (tests/webhook/test_console_browser.py) drives the same pages in Chromium."""
 from __future__ import annotations
 
 import json

@@ -47,7 +47,7 @@ HELP = {"yes": _l("Yes"), "no": _l("No"), "unknown": _l("Not known yet")}
 OUTBOX_STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("sent"), "delivered": _l("delivered"),
                  "failed": _l("failed"), "undeliverable": _l("could not be delivered")}
 FEED_POLL_SECONDS = 0.5          # other processes' events are seen within this
-FEED_KEEPALIVE_SECONDS = 15.0
+FEED_KEEPALIVE_SECONDS = 10.0   # also how soon a closed browser's stream is noticed
 FEED_SESSION_CHECK_SECONDS = 5.0  # an expired or revoked login ends the stream within this
 VIEW_AUDIT_EVERY = 300.0         # the transcript's live refresh is one audited view per 5 minutes
 MAX_TEXT = 2000
@@ -274,11 +274,12 @@ def case_page(case_id: int):
                                     "hours": f"{f.safe_from}-{f.safe_to}"} for f in s.execute(
                          select(Followup).where(Followup.case_id == case_id).order_by(Followup.id)).scalars()]})
         events.record(s, "view", g.user.username, case_id, "case page")
+        feed_from = events.last_id(s)
     with transaction(g_.Session) as s:
         canned = [{"id": c.id, "title": c.title, "body": c.body} for c in s.execute(
             select(CannedResponse).order_by(CannedResponse.id)).scalars()]
     staff = [u for u in auth.active_staff(g_) if u[0] != info["claimed_by"]]
-    return render_template("console/case.html", case=info, canned=canned, staff=staff, referrals=REFERRALS,
+    return render_template("console/case.html", case=info, feed_from=feed_from, canned=canned, staff=staff, referrals=REFERRALS,
                            outcomes=OUTCOMES, help=HELP, reveal=g.user.role in _reveal_roles(),
                            followup_days=g_.settings.followup_days, followup_hours=g_.settings.followup_hours)
 

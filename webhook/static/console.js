@@ -227,6 +227,8 @@
       d.timeline.forEach(function (e) {
         tl.appendChild(el("li", null, fmtTime(e.at) + " · " + e.actor + " · " + (T["action:" + e.action] || e.action) + (e.detail ? " (" + e.detail + ")" : "")));
       });
+      var cb = $("#claim");
+      if (cb) cb.hidden = d.case.status !== "open";
       var may = d.case.may_act;
       $("#reply-form").hidden = !may;
       $("#case-actions").hidden = !may;
@@ -238,7 +240,7 @@
       api("GET", base + "/transcript").then(renderTranscript).catch(function () {});
     }, 80);
     load();
-    live(0, function (ev) { if (String(ev.case_id) === String(id)) load(); });
+    live(root.dataset.feedFrom || 0, function (ev) { if (String(ev.case_id) === String(id)) load(); });
     setInterval(load, 4000);   // delivery status changes come from the providers, not the feed
 
     var claim = $("#claim");
