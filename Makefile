@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench bench-gateway catalogs clean
+.PHONY: run test setup model validate eval bench bench-gateway bench-queue catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -42,6 +42,11 @@ bench: model
 # Gateway latency/throughput/reliability (about 20 minutes; run on an idle machine).
 bench-gateway: model
 	$(PY) bench/gateway.py
+
+# Counsellors' queue: danger message -> console latency, 20 counsellors racing for 1,000 cases
+# (about 4 minutes; needs the PostgreSQL server of HELPLINE_TEST_POSTGRES_URL).
+bench-queue: setup
+	$(PY) bench/queue.py
 
 # Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
 catalogs: setup

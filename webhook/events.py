@@ -67,8 +67,13 @@ def wait(seen: int, timeout: float) -> bool:
         return _cond.wait_for(lambda: _generation != seen, timeout)
 
 
-def since(s, after_id: int, limit: int = 200, case_id: Optional[int] = None) -> list[Event]:
-    q = select(Event).where(Event.id > after_id, Event.action.in_(FEED))
+def since(s, after_id: int, limit: int = 200, case_id: Optional[int] = None,
+          actions: Optional[frozenset] = FEED) -> list[Event]:
+    """Events after ``after_id`` in id order; ``actions=None``: every action (the feed uses it to
+    tell an id that is not for the feed from one whose transaction has not committed yet)."""
+    q = select(Event).where(Event.id > after_id)
+    if actions is not None:
+        q = q.where(Event.action.in_(actions))
     if case_id is not None:
         q = q.where(Event.case_id == case_id)
     return list(s.execute(q.order_by(Event.id).limit(limit)).scalars())

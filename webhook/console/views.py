@@ -49,6 +49,7 @@ OUTBOX_STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("s
 FEED_POLL_SECONDS = 0.5          # other processes' events are seen within this
 FEED_KEEPALIVE_SECONDS = 10.0   # also how soon a closed browser's stream is noticed
 FEED_SESSION_CHECK_SECONDS = 5.0  # an expired or revoked login ends the stream within this
+FEED_GAP_SECONDS = 2.0           # how long the feed waits for an id missing below one it has sent
 VIEW_AUDIT_EVERY = 300.0         # the transcript's live refresh is one audited view per 5 minutes
 MAX_TEXT = 2000
 
@@ -213,18 +214,37 @@ def feed():
     def stream():
         nonlocal after
         last_send = last_check = time.monotonic()
+        done: set[int] = set()           # ids above `after` already handled (sent, or not for the feed)
+        holes: dict[int, float] = {}     # ids missing above `after`, and since when
         yield "retry: 2000\n\n"
         while True:
             seen = events.generation()
             with transaction(g_.Session) as s:
-                rows = [(e.id, e.action, e.case_id, e.actor, e.detail, e.at) for e in events.since(s, after)]
+                rows = [(e.id, e.action, e.case_id, e.actor, e.detail, e.at)
+                        for e in events.since(s, after, limit=500, actions=None) if e.id not in done]
             for eid, action, case_id, actor, detail, at in rows:
-                after = eid
+                done.add(eid)
+                if action not in events.FEED:
+                    continue
                 data = {"id": eid, "action": action, "case_id": case_id, "actor": actor, "at": at}
                 if action in ("opened", "raised", "alert"):
                     data["detail"] = detail
-                yield f"id: {eid}\nevent: case\ndata: {json.dumps(data)}\n\n"
+                # the SSE id is the cursor (all ids up to it were handled), so a reconnecting
+                # browser resumes below any event still committing; a repeat is harmless
+                yield f"id: {after}\nevent: case\ndata: {json.dumps(data)}\n\n"
                 last_send = time.monotonic()
+            # An id is taken when the row is inserted, but transactions commit in any order
+            # (PostgreSQL): an id missing below one already sent may still be committing. The
+            # cursor stops at the first hole until it fills, or FEED_GAP_SECONDS pass (rolled back).
+            now = time.monotonic()
+            top = max(done, default=after)
+            while after < top:
+                if after + 1 in done:
+                    done.discard(after + 1)
+                elif now - holes.setdefault(after + 1, now) < FEED_GAP_SECONDS:
+                    break
+                holes.pop(after + 1, None)
+                after += 1
             if time.monotonic() - last_send > FEED_KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 last_send = time.monotonic()
