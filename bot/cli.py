@@ -189,6 +189,36 @@ def cmd_staff(args) -> int:
         gw.close()
 
 
+def cmd_stats(args) -> int:
+    """Anonymised statistics (suppressed): indicators d and đ, breakdowns, close a year."""
+    import datetime as dt
+
+    from webhook.app import Gateway
+    from webhook.settings import Settings
+    from webhook.stats import episodes, export, report
+
+    gw = Gateway(Settings.from_env(run_dispatcher=False))
+    try:
+        year = args.year or dt.date.today().year
+        if args.action == "close-year":
+            print(f"year {year}: " + ("closed, its pseudonyms can no longer be linked" if episodes.close_year(gw, year)
+                                      else "was already closed"))
+            return 0
+        if args.action == "indicators":
+            table = report.indicator_table(gw, year, args.period)
+        elif args.by and args.period and args.cross:
+            table = report.cross(gw, year, args.by, args.period)
+        else:
+            table = report.table(gw, year, args.by or "gbv_type")
+        print(export.FORMATS[args.format](table))
+        return 0
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        gw.close()
+
+
 # --- eval -----------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
@@ -243,6 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--password-stdin", action="store_true")
     p.add_argument("--generate", action="store_true", help="generate a password and print it once")
     p.set_defaults(func=cmd_staff)
+
+    p = sub.add_parser("stats", help="anonymised statistics: indicators d and đ, breakdowns (small cells suppressed)")
+    p.add_argument("action", choices=["indicators", "table", "close-year"])
+    p.add_argument("--year", type=int)
+    p.add_argument("--by", help="former_district, locality, gbv_type, channel, age_group, reporter, sex, relationship, risk")
+    p.add_argument("--period", choices=["month", "quarter"], default="quarter")
+    p.add_argument("--cross", action="store_true", help="table: periods x the --by values")
+    p.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
     p.add_argument("--folds", type=int, default=3)

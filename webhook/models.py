@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (Boolean, Column, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base
 
@@ -144,6 +144,8 @@ class Case(Base):
     referrals = Column(String(200))                      # comma-separated codes (webhook.console.REFERRALS)
     help_received = Column(String(8))                    # yes | no | unknown: indicator đ
     locality = Column(String(64))
+    gbv_type = Column(String(24))                        # set by the counsellor (GBVIMS); overrides the rules
+    stats_consent = Column(String(12))                   # yes | no | not_asked: counted in statistics?
     __table_args__ = (Index("ix_cases_queue", "status", "priority", "created_at"),)
 
 
@@ -247,3 +249,53 @@ class Followup(Base):
     created_by = Column(String(64), nullable=False)
     created_at = Column(Float, nullable=False, default=now)
     __table_args__ = (Index("ix_followups_due", "state", "due_at"),)
+
+
+class StatYearKey(Base):
+    """The random salt of one year's statistics pseudonyms. ``helpline stats close-year`` deletes
+    it, after which nobody (the operator included) can link that year's episodes to a contact or
+    to another year."""
+    __tablename__ = "stat_year_keys"
+    year = Column(Integer, primary_key=True)
+    salt = Column(String(64))
+    closed_at = Column(Float)
+
+
+class Episode(Base):
+    """One anonymised contact episode: one person, one month (webhook/stats). No text, no
+    address, no time finer than the day. See docs/indicators.md for every field."""
+    __tablename__ = "stat_episodes"
+    id = Column(Integer, primary_key=True)
+    person = Column(String(32), nullable=False)          # year-scoped keyed hash
+    year = Column(Integer, nullable=False)
+    month = Column(Integer, nullable=False)
+    first_day = Column(Date, nullable=False)
+    last_day = Column(Date, nullable=False)
+    channel = Column(String(16), nullable=False)
+    locality = Column(String(64))                        # new commune-level unit, when named
+    former_district = Column(String(32))                 # for the 2021-2025 plan
+    topic = Column(String(32))
+    gbv_type = Column(String(24), nullable=False)
+    reporter = Column(String(24), nullable=False)
+    age_group = Column(String(8), nullable=False)
+    sex = Column(String(8), nullable=False)
+    relationship = Column(String(32))
+    risk = Column(String(16), nullable=False)
+    sought_help = Column(Boolean, nullable=False, default=False)
+    needed_help = Column(Boolean, nullable=False, default=False)
+    helped = Column(Boolean)
+    consent = Column(String(12), nullable=False, default="not_asked")
+    __table_args__ = (UniqueConstraint("person", "year", "month", name="uq_episode_person_month"),
+                      Index("ix_episodes_period", "year", "month"))
+
+
+class IncidentReport(Base):
+    """A serious incident (an imminent case) must be reported within 10 days: the deadline and
+    whether the draft was made and the report submitted."""
+    __tablename__ = "incident_reports"
+    case_id = Column(Integer, ForeignKey("cases.id"), primary_key=True)
+    opened_day = Column(Date, nullable=False)
+    due_day = Column(Date, nullable=False)
+    drafted_at = Column(Float)
+    submitted_at = Column(Float)
+    submitted_by = Column(String(64))

@@ -252,6 +252,7 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
                       reason=(assessment.reasons or ["rules"])[0][:64], source="rules")
     if mode == S.WITH_COUNSELLOR:
         _set_state(gw, msg, S.HELD, assessment, feed=True)   # the counsellor's screen shows it
+        _stats(gw, msg, text, assessment)
         return True
     if not degraded and msg.state == S.PENDING and len(text) <= 24:
         from webhook.console.followup import intercept
@@ -260,14 +261,18 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
             return True
     if degraded or not gw.rasa.available():
-        return _degrade(gw, msg, text, assessment, adapter)
+        done = _degrade(gw, msg, text, assessment, adapter)
+        _stats(gw, msg, text, assessment)
+        return done
     metadata = {"channel": channel, "language": gw.settings.locale, "message_id": msg.id}
     try:
         bot = gw.rasa.send(sender, text, metadata, channel)
     except RasaUnavailable as exc:
         logger.warning("rasa_unavailable conversation=%s error=%s", msg.conversation_id, exc)
         gw.rasa.trip()
-        return _degrade(gw, msg, text, assessment, adapter)
+        done = _degrade(gw, msg, text, assessment, adapter)
+        _stats(gw, msg, text, assessment)
+        return done
     texts = []
     for r in bot:
         if not isinstance(r, dict):
@@ -284,7 +289,27 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         logger.warning("rasa_empty_answer conversation=%s", msg.conversation_id)
         out = [("safety", replies.text(replies.DEGRADED))]
     _finish(gw, msg, S.ANSWERED, out, adapter, seq0=0, assessment=assessment)
+    _stats(gw, msg, text, assessment, sender=sender)
     return True
+
+
+def _stats(gw, msg: Message, text: str, assessment, sender: Optional[str] = None) -> None:
+    """The message's labels into its anonymised episode (webhook/stats), after the reply went
+    out. Only on the message's first handling (``assessment`` is None on a replay). With Rasa's
+    intent when it can be read (the rules alone know risk better than topic)."""
+    if assessment is None or not gw.settings.stats_enabled:
+        return
+    from webhook.stats.episodes import record_message
+
+    risk, topic = assessment.risk, assessment.topic
+    if sender:
+        intent, confidence = gw.rasa.latest_intent(sender)
+        if intent:
+            model = understand(text, intent, confidence)
+            topic = model.topic
+            if RISK_ORDER.index(model.risk) > RISK_ORDER.index(risk):
+                risk = model.risk
+    record_message(gw, msg.conversation_id, text, risk, topic)          # today (day precision)
 
 
 def _labels(assessment) -> dict:
@@ -293,6 +318,7 @@ def _labels(assessment) -> dict:
 
 def _set_state(gw, msg: Message, new: str, assessment=None, feed: bool = False) -> None:
     S.check(S.INBOUND, msg.state, new)
+    case_id = None
     with transaction(gw.Session) as s:
         s.execute(update(Message).where(Message.id == msg.id, Message.state == msg.state)
                   .values(state=new, answered_at=time.time() if new == S.ANSWERED else None, **_labels(assessment)))
@@ -302,6 +328,10 @@ def _set_state(gw, msg: Message, new: str, assessment=None, feed: bool = False) 
                                 ).scalar()
             if case_id is not None:
                 events.record(s, "inbound", events.SYSTEM, case_id, f"message={msg.id}")
+    if feed and case_id is not None and gw.settings.stats_enabled:
+        # writing back to the counsellor who took the case: the person accepted a counsellor
+        from webhook.stats.episodes import mark_case
+        mark_case(gw, case_id, sought_help=True)
 
 
 def _finish(gw, msg: Message, new_state: str, texts: list[tuple[str, str]], adapter, seq0: int,
@@ -412,7 +442,11 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
                 events.record(s, "raised", events.SYSTEM, case.id, f"risk={case.risk}", at=now)
         if locality and not case.locality:
             case.locality = locality[:64]
-        return case.id
+        case_id = case.id
+    if gw.settings.stats_enabled:
+        from webhook.stats.episodes import mark_case
+        mark_case(gw, case_id, needed_help=True, sought_help=requested, risk=risk)
+    return case_id
 
 
 # --- deliver ---------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def claim_next(gw, counsellor: str, now: Optional[float] = None) -> Optional[int
 
 def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, resolve: bool = True,
               now: Optional[float] = None, referrals: Optional[list] = None, help_received: Optional[str] = None,
-              override: bool = False) -> bool:
+              override: bool = False, gbv_type: Optional[str] = None, stats_consent: Optional[str] = None) -> bool:
     """The counsellor gives the conversation back to the bot: the case is closed with its outcome,
     the referrals made and whether help was received (indicator đ), or returned to the queue with
     ``resolve=False``. Only the holder can do it (or a supervisor, ``override``)."""
@@ -136,6 +136,8 @@ def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, 
             case.resolved_at, case.outcome = now, (outcome or "")[:32] or None
             case.referrals = ",".join(referrals or [])[:200] or None
             case.help_received = help_received if help_received in HELP_RECEIVED else None
+            case.gbv_type = gbv_type or case.gbv_type
+            case.stats_consent = stats_consent or case.stats_consent
             events.record(s, "resolved", counsellor, case_id, f"outcome={case.outcome or ''}", at=now)
         else:
             case.claimed_by = case.claimed_at = None
@@ -144,6 +146,10 @@ def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, 
         if conv.mode == S.WITH_COUNSELLOR:
             conv.mode = S.check(S.MODES, conv.mode, S.BOT if resolve else S.QUEUED)
         conv_id = conv.id
+    if resolve and gw.settings.stats_enabled:
+        from webhook.stats.episodes import mark_case
+        mark_case(gw, case_id, sought_help=bool(referrals) or None, gbv_type=gbv_type, consent=stats_consent,
+                  helped={"yes": True, "no": False}.get(help_received or ""))
     # Back in the queue the bot keeps the person company again; resolved, it also says so.
     _rasa_event(gw, conv_id, "resume")
     if resolve:

@@ -73,6 +73,19 @@ class RasaClient:
         if resp.status_code != 200:
             raise RasaUnavailable(f"status {resp.status_code}")
 
+    def latest_intent(self, sender: str, timeout: float = 2.0) -> tuple[Optional[str], float]:
+        """The intent Rasa's model gave the conversation's latest message (for statistics; the
+        REST channel's answer does not carry it). (None, 0.0) when it cannot be read."""
+        try:
+            resp = self._http.get(f"{self.url}/conversations/{sender}/tracker", timeout=timeout,
+                                  params={**self._params(), "include_events": "NONE"})
+            if resp.status_code != 200:
+                return None, 0.0
+            intent = (resp.json().get("latest_message") or {}).get("intent") or {}
+            return intent.get("name"), float(intent.get("confidence") or 0.0)
+        except (requests.RequestException, ValueError, AttributeError):
+            return None, 0.0
+
     def healthy(self, timeout: float = 2.0) -> bool:
         try:
             return self._http.get(f"{self.url}/status", params=self._params(), timeout=timeout).status_code == 200

@@ -78,6 +78,8 @@ class Settings:
     # Default follow-up: after this many days, inside the person's safe hours (Vietnam time).
     followup_days: int = 3
     followup_hours: str = "9-17"
+    # Anonymised contact statistics (webhook/stats, docs/indicators.md).
+    stats_enabled: bool = True
 
     webchat_enabled: bool = True
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
@@ -110,6 +112,7 @@ class Settings:
         "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS", "oncall": "HELPLINE_ONCALL",
         "console_idle_minutes": "HELPLINE_CONSOLE_IDLE_MINUTES", "reveal_roles": "HELPLINE_REVEAL_ROLES",
         "followup_days": "HELPLINE_FOLLOWUP_DAYS", "followup_hours": "HELPLINE_FOLLOWUP_HOURS",
+        "stats_enabled": "HELPLINE_STATS",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
     }

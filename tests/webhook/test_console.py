@@ -535,3 +535,22 @@ def test_the_feed_delivers_an_event_that_commits_after_a_later_one(make_app, pg_
     slow.close()
     reader.join(20)
     assert sorted(e["actor"] for e in box["events"]) == ["lan", "minh"]
+
+
+def test_resolving_a_case_feeds_the_anonymous_statistics(console_gw):
+    from webhook.models import Episode
+
+    app, gw = console_gw
+    case = telegram_case(app, gw, 5550090, "chồng tôi dọa giết tôi")
+    lan = login(app, "lan")
+    post(lan, f"/console/api/cases/{case.id}/claim")
+    assert post(lan, f"/console/api/cases/{case.id}/resolve", {"outcome": "referred", "gbv_type": "bogus"}).status_code == 400
+    resp = post(lan, f"/console/api/cases/{case.id}/resolve", {
+        "outcome": "referred", "referrals": ["police"], "help_received": "yes", "gbv_type": "physical_assault",
+        "stats_consent": "yes"})
+    assert resp.status_code == 200
+    (ep,) = rows(gw, Episode)
+    assert (ep.needed_help, ep.sought_help, ep.helped, ep.gbv_type, ep.consent) == (
+        True, True, True, "physical_assault", "yes")
+    (c,) = rows(gw, Case, Case.id == case.id)
+    assert (c.gbv_type, c.stats_consent) == ("physical_assault", "yes")

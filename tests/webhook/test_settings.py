@@ -16,7 +16,8 @@ from webhook.privacy import Vault, mask
 from webhook.settings import ConfigError, Settings
 
 TABLES = {"contacts", "conversations", "messages", "outbox", "cases", "provider_tokens", "web_sessions", "staff",
-          "console_sessions", "events", "case_notes", "canned_responses", "followups"}
+          "console_sessions", "events", "case_notes", "canned_responses", "followups", "stat_year_keys",
+          "stat_episodes", "incident_reports"}
 GOOD_SECRET = "k" * 40
 
 

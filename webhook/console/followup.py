@@ -121,6 +121,10 @@ def intercept(gw, conversation_id: int, text: str, now: Optional[float] = None) 
         case = s.get(Case, f.case_id)
         case.help_received = answer
         events.record(s, "followup_answer", events.SYSTEM, f.case_id, f"help_received={answer}", at=now)
+        case_id = f.case_id
+    if gw.settings.stats_enabled:
+        from webhook.stats.episodes import mark_case
+        mark_case(gw, case_id, helped=answer == "yes")
     if answer == "no":
         from webhook.pipeline import open_case
 

@@ -44,6 +44,11 @@ OUTCOMES = {"supported": _l("Supported (counselling given)"), "referred": _l("Re
             "no_response": _l("The person stopped answering"), "not_needed": _l("No help needed"),
             "duplicate": _l("Duplicate of another case")}
 HELP = {"yes": _l("Yes"), "no": _l("No"), "unknown": _l("Not known yet")}
+# GBVIMS core types (the counsellor's classification replaces the rules' guess in the statistics)
+GBV_TYPES = {"rape": _l("Rape"), "sexual_assault": _l("Sexual assault"), "physical_assault": _l("Physical assault"),
+             "forced_marriage": _l("Forced marriage"), "denial_of_resources": _l("Denial of resources, opportunities or services"),
+             "psychological_abuse": _l("Psychological or emotional abuse"), "non_gbv": _l("Not GBV")}
+CONSENT = {"yes": _l("Agreed"), "no": _l("Refused"), "not_asked": _l("Not asked")}
 OUTBOX_STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("sent"), "delivered": _l("delivered"),
                  "failed": _l("failed"), "undeliverable": _l("could not be delivered")}
 FEED_POLL_SECONDS = 0.5          # other processes' events are seen within this
@@ -300,7 +305,7 @@ def case_page(case_id: int):
             select(CannedResponse).order_by(CannedResponse.id)).scalars()]
     staff = [u for u in auth.active_staff(g_) if u[0] != info["claimed_by"]]
     return render_template("console/case.html", case=info, feed_from=feed_from, canned=canned, staff=staff, referrals=REFERRALS,
-                           outcomes=OUTCOMES, help=HELP, reveal=g.user.role in _reveal_roles(),
+                           outcomes=OUTCOMES, help=HELP, gbv_types=GBV_TYPES, consent=CONSENT, reveal=g.user.role in _reveal_roles(),
                            followup_days=g_.settings.followup_days, followup_hours=g_.settings.followup_hours)
 
 
@@ -409,6 +414,10 @@ def resolve(case_id: int):
     help_received = data.get("help_received") or "unknown"
     if help_received not in HELP:
         return _error(400, "help_received must be yes, no or unknown")
+    gbv_type = data.get("gbv_type") or None
+    consent = data.get("stats_consent") or "not_asked"
+    if gbv_type is not None and gbv_type not in GBV_TYPES or consent not in CONSENT:
+        return _error(400, "unknown GBV type or consent value")
     followup = None
     if str(data.get("followup_consent") or "").lower() in ("1", "true", "on", "yes"):
         try:
@@ -423,7 +432,8 @@ def resolve(case_id: int):
     with transaction(g_.Session) as s:
         conv_id = _load_case(s, case_id).conversation_id
     if not queue.hand_back(g_, case_id, g.user.username, outcome=outcome, resolve=True, referrals=referrals,
-                           help_received=help_received, override=g.user.can("supervisor")):
+                           help_received=help_received, override=g.user.can("supervisor"), gbv_type=gbv_type,
+                           stats_consent=consent):
         return _error(409, str(_l("Only the counsellor holding the case can resolve it.")))
     if followup:
         with transaction(g_.Session) as s:

@@ -290,6 +290,8 @@
       var help = (document.querySelector('input[name="help"]:checked') || {}).value || "unknown";
       api("POST", base + "/resolve", {
         outcome: $("#resolve-outcome").value, referrals: refs, help_received: help,
+        gbv_type: $("#resolve-gbv-type").value,
+        stats_consent: (document.querySelector('input[name="stats-consent"]:checked') || {}).value || "not_asked",
         followup_consent: $("#followup-consent").checked, followup_days: $("#followup-days").value,
         followup_hours: $("#followup-hours").value
       }).then(function (r) { window.location.href = r.url; })
