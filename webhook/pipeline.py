@@ -445,7 +445,10 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
         case_id = case.id
     if gw.settings.stats_enabled:
         from webhook.stats.episodes import mark_case
+        from webhook.stats.incidents import SERIOUS, track
         mark_case(gw, case_id, needed_help=True, sought_help=requested, risk=risk)
+        if risk in SERIOUS:
+            track(gw, case_id)
     return case_id
 
 

@@ -80,6 +80,9 @@ class Settings:
     followup_hours: str = "9-17"
     # Anonymised contact statistics (webhook/stats, docs/indicators.md).
     stats_enabled: bool = True
+    # Who receives the yearly and serious-incident reports (the plan names the Department of
+    # Labour, Invalids and Social Affairs; its duties moved in the 2025 reorganisation).
+    report_to: str = "Cơ quan phụ trách công tác phòng, chống bạo lực trên cơ sở giới (HELPLINE_REPORT_TO)"
 
     webchat_enabled: bool = True
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
@@ -112,7 +115,7 @@ class Settings:
         "hours": "HELPLINE_HOURS", "holidays": "HELPLINE_HOLIDAYS", "oncall": "HELPLINE_ONCALL",
         "console_idle_minutes": "HELPLINE_CONSOLE_IDLE_MINUTES", "reveal_roles": "HELPLINE_REVEAL_ROLES",
         "followup_days": "HELPLINE_FOLLOWUP_DAYS", "followup_hours": "HELPLINE_FOLLOWUP_HOURS",
-        "stats_enabled": "HELPLINE_STATS",
+        "stats_enabled": "HELPLINE_STATS", "report_to": "HELPLINE_REPORT_TO",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
     }

@@ -186,7 +186,7 @@ def test_indicators_d_and_dd_on_known_data(make_app, request, database):
     assert by_type == {"rape": 3, "psychological_abuse": 7, "physical_assault": 16, "non_gbv": 5}
     assert months == [(3, 31), (7, 1)] and quarters == [(1, 31), (3, 1)]     # refusals left out
     t = R.table(gw, 2026, "former_district")
-    assert t.rows == [["nui_thanh", 8], ["tam_ky", 23]] and t.total == ["total", 31]
+    assert t.rows == [["Núi Thành", 8], ["Tam Kỳ", 23]] and t.total == ["total", 31]
     it = R.indicator_table(gw, 2026)
     assert it.rows[0] == ["year", 20, 12, 60.0, 10, 5, 50.0]
     assert it.rows[3] == ["3", "<5", "<5", MASK, "<5", "<5", MASK]          # one person: nothing shown
@@ -222,6 +222,109 @@ def test_stats_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HELPLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("HELPLINE_SECRET_KEY", "k" * 40)
     assert main(["stats", "indicators", "--year", "2026", "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "quarter,survivors,sought help,d %,needed help,helped,đ %"
+    assert capsys.readouterr().out.splitlines()[0] == "quarter,survivors,sought help,d (per cent),needed help,helped,đ (per cent)"
     assert main(["stats", "table", "--by", "nonsense"]) == 2
     assert main(["stats", "close-year", "--year", "2021"]) == 0 and "closed" in capsys.readouterr().out
+
+
+# --- exports, incidents and the console pages ------------------------------------------------------
+
+def _xml_texts(blob: bytes) -> str:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        return "".join(z.read(n).decode() for n in z.namelist())
+
+
+def test_xlsx_and_docx_are_valid_packages_with_the_suppressed_tables(quiet):
+    import xml.dom.minidom
+    import zipfile
+    import io
+
+    from webhook.stats import export
+
+    gw = quiet
+    synthetic(gw)
+    tables = R.yearly_tables(gw, 2026)
+    xlsx = export.to_xlsx(tables)
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        names = z.namelist()
+        assert "[Content_Types].xml" in names and "xl/workbook.xml" in names
+        assert sum(n.startswith("xl/worksheets/sheet") for n in names) == len(tables)
+        for n in names:
+            xml.dom.minidom.parseString(z.read(n))                   # every part is well-formed XML
+    docx = R.yearly_docx(gw, 2026)
+    with zipfile.ZipFile(io.BytesIO(docx)) as z:
+        xml.dom.minidom.parseString(z.read("word/document.xml"))
+    text = _xml_texts(docx)
+    assert "Báo cáo năm 2026" in text and "2232/QĐ-TTg" in text and "Núi Thành" in text and ">60.0<" in text
+    loc = R.locality_table(gw, 2026)
+    # 8 survivors in Núi Thành all sought help, 4 of 12 in Tam Kỳ: the 4 is "<5", so the 8 is hidden too
+    assert loc.rows[0][:4] == ["Núi Thành", 8, 8, "x"] and loc.rows[1][3] == "<5" and loc.total[1] == 31
+    assert loc.rows[0][4] == MASK          # 100% of 8 would give the hidden "8 sought help" back
+
+
+def test_serious_incidents_are_tracked_with_their_deadline(client, gw):
+    from webhook.stats import incidents
+
+    post_telegram(client, tg(7005555, "tôi muốn tự tử ngay bây giờ", 41))
+    settle(gw)
+    (inc,) = incidents.pending(gw)
+    assert (inc.due_day - inc.opened_day).days == 10 and not inc.drafted
+    text = _xml_texts(incidents.draft(gw, inc.case_id, "hoa", "Sở Y tế"))
+    assert "Sở Y tế" in text and "imminent" in text and "tự tử" not in text and "7005555" not in text
+    assert incidents.submit(gw, inc.case_id, "hoa") and not incidents.submit(gw, inc.case_id, "hoa")
+    assert incidents.pending(gw) == []
+    late = incidents.pending(gw, today=inc.due_day + dt.timedelta(days=3), include_submitted=True)
+    assert late[0].days_left == -3 and late[0].submitted
+
+
+def test_console_statistics_pages_are_for_supervisors_and_exports_are_audited(make_app, tmp_path):
+    import re as re_
+
+    from tests.webhook.test_console import PASSWORD, login
+    from webhook.console import auth
+    from webhook.models import Event
+
+    app = make_app(run_dispatcher=False)
+    gw = app.extensions["helpline"]
+    synthetic(gw, year=2026)
+    auth.create_staff(gw, "lan", PASSWORD, "counsellor")
+    auth.create_staff(gw, "hoa", PASSWORD, "supervisor")
+    assert login(app, "lan").get("/console/stats?year=2026").status_code == 403
+    hoa = login(app, "hoa")
+    page = hoa.get("/console/stats?year=2026&by=former_district").get_data(as_text=True)
+    assert "Chỉ số d và đ" in page and "60.0%" in page and "Núi Thành" in page
+    svg = hoa.get("/console/stats/chart/trend.svg?year=2026")
+    assert svg.mimetype == "image/svg+xml" and svg.get_data(as_text=True).startswith("<svg")
+    assert "<script" not in svg.get_data(as_text=True)
+    for fmt in ("csv", "xlsx", "docx"):
+        resp = hoa.get(f"/console/stats/export.{fmt}?year=2026")
+        assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
+    assert [e.detail for e in rows(gw, Event) if e.action == "export"] == [
+        "stats csv year=2026", "stats xlsx year=2026", "stats docx year=2026"]
+    assert not re_.search(r"\b[1-4]\b", hoa.get("/console/stats/export.csv?year=2026&by=age_group").get_data(as_text=True))
+
+
+def test_a_published_share_never_gives_a_hidden_count_back(quiet):
+    """On random data: wherever d or đ is shown as a number, the two counts it divides are shown."""
+    rng = random.Random(3)
+    eps = []
+    for i in range(400):
+        needed = rng.random() < 0.4
+        eps.append(Episode(person=f"r{i:04d}", year=2026, month=rng.randint(1, 12), first_day=dt.date(2026, 1, 1),
+                           last_day=dt.date(2026, 1, 1), channel="sms", gbv_type=rng.choice(["rape", "physical_assault",
+                                                                                            "non_gbv"]),
+                           reporter=rng.choice(["survivor", "parent"]), age_group="unknown", sex="unknown", risk="medium",
+                           sought_help=rng.random() < 0.5, needed_help=needed, helped=rng.random() < 0.7 if needed else None,
+                           consent="not_asked", former_district=rng.choice(["tam_ky", "hoi_an", "nui_thanh", "dai_loc",
+                                                                           "tay_giang"])))
+    with transaction(quiet.Session) as s:
+        s.add_all(eps)
+    for t, pairs in ((R.locality_table(quiet, 2026), ((3, 2, 4), (6, 5, 7))),
+                     (R.indicator_table(quiet, 2026, "month"), ((2, 1, 3), (5, 4, 6)))):
+        for row in [r for r in t.rows + [t.total] if r]:
+            for num, den, share in pairs:
+                if isinstance(row[share], float):
+                    assert isinstance(row[num], int) and isinstance(row[den], int), (t.title, row)

@@ -6,3 +6,4 @@ follow-up with consent. Supervisors edit canned responses and read the audit log
 accounts. See docs/console.md.
 """
 from webhook.console.views import console, seed_canned  # noqa: F401
+from webhook.console import stats_views  # noqa: F401,E402  (registers the statistics pages)

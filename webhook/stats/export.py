@@ -48,3 +48,131 @@ def to_json(t: Table) -> str:
 
 
 FORMATS = {"text": to_text, "csv": to_csv, "json": to_json}
+
+
+# --- Office Open XML, written by hand (no extra dependency; opens in Excel, LibreOffice, Word) ---
+
+import re
+import zipfile
+from xml.sax.saxutils import escape
+
+_CT_XLSX = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '{sheets}</Types>')
+_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+         '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+         '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+         'officeDocument" Target="{target}"/></Relationships>')
+
+
+def _sheet_name(title: str, used: set) -> str:
+    name = re.sub(r"[\[\]:*?/\\]", " ", title)[:28] or "Sheet"
+    base, n = name, 2
+    while name in used:
+        name, n = f"{base[:25]} {n}", n + 1
+    used.add(name)
+    return name
+
+
+def _xlsx_cell(ref: str, v) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f'<c r="{ref}"><v>{v}</v></c>'
+    return f'<c r="{ref}" t="inlineStr"><is><t>{escape(_cell(v))}</t></is></c>'
+
+
+def _col(n: int) -> str:
+    s = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def to_xlsx(tables: list[Table]) -> bytes:
+    """One worksheet per table: title, header, rows, total, note, and the legend."""
+    used: set = set()
+    sheets = []
+    for t in tables:
+        lines = [[t.title], [], t.header, *t.rows] + ([t.total] if t.total else []) + \
+            ([[], [t.note]] if t.note else []) + [[], [LEGEND]]
+        xml_rows = "".join(
+            f'<row r="{i + 1}">' + "".join(_xlsx_cell(f"{_col(j)}{i + 1}", v) for j, v in enumerate(line)) + "</row>"
+            for i, line in enumerate(lines))
+        sheets.append((_sheet_name(t.title, used),
+                       '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                       '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                       f'<sheetData>{xml_rows}</sheetData></worksheet>'))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", _CT_XLSX.format(sheets="".join(
+            f'<Override PartName="/xl/worksheets/sheet{i + 1}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for i in range(len(sheets)))))
+        z.writestr("_rels/.rels", _RELS.format(target="xl/workbook.xml"))
+        z.writestr("xl/workbook.xml",
+                   '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                   '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                   'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+                   + "".join(f'<sheet name="{escape(name, {chr(34): "&quot;"})}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
+                             for i, (name, _x) in enumerate(sheets)) + "</sheets></workbook>")
+        z.writestr("xl/_rels/workbook.xml.rels",
+                   '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                   + "".join(f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/'
+                             f'2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>'
+                             for i in range(len(sheets))) + "</Relationships>")
+        for i, (_name, xml) in enumerate(sheets):
+            z.writestr(f"xl/worksheets/sheet{i + 1}.xml", xml)
+    return buf.getvalue()
+
+
+LEGEND = '"<5": 1 to 4 persons; "x": hidden so that a "<5" cannot be worked out; "—": nothing to count'
+
+
+def _p(text: str, bold: bool = False, size: int = 0) -> str:
+    props = ("<w:b/>" if bold else "") + (f'<w:sz w:val="{size}"/>' if size else "")
+    rpr = f"<w:rPr>{props}</w:rPr>" if props else ""
+    return f'<w:p><w:r>{rpr}<w:t xml:space="preserve">{escape(text)}</w:t></w:r></w:p>'
+
+
+def _tbl(t: Table) -> str:
+    border = "".join(f'<w:{s} w:val="single" w:sz="4" w:space="0" w:color="999999"/>'
+                     for s in ("top", "left", "bottom", "right", "insideH", "insideV"))
+    rows = [t.header, *t.rows] + ([t.total] if t.total else [])
+    body = "".join("<w:tr>" + "".join(
+        f'<w:tc><w:p><w:r>{"<w:rPr><w:b/></w:rPr>" if r == 0 else ""}'
+        f'<w:t xml:space="preserve">{escape(_cell(v))}</w:t></w:r></w:p></w:tc>' for v in row) + "</w:tr>"
+        for r, row in enumerate(rows))
+    return f'<w:tbl><w:tblPr><w:tblBorders>{border}</w:tblBorders></w:tblPr>{body}</w:tbl>'
+
+
+def to_docx(title: str, blocks: list) -> bytes:
+    """A Word document: ``blocks`` are strings (paragraphs), ("h", text) headings and tables."""
+    parts = [_p(title, bold=True, size=32)]
+    for b in blocks:
+        if isinstance(b, Table):
+            parts += [_p(b.title, bold=True), _tbl(b)] + ([_p(b.note)] if b.note else []) + [_p("")]
+        elif isinstance(b, tuple) and b[0] == "h":
+            parts.append(_p(b[1], bold=True, size=26))
+        else:
+            parts.append(_p(str(b)))
+    doc = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+           '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+           + "".join(parts) + '<w:sectPr><w:pgSz w:w="11906" w:h="16838"/></w:sectPr></w:body></w:document>')
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml",
+                   '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                   '<Default Extension="xml" ContentType="application/xml"/>'
+                   '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+                   'officedocument.wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels", _RELS.format(target="word/document.xml"))
+        z.writestr("word/document.xml", doc)
+    return buf.getvalue()

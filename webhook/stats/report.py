@@ -19,6 +19,7 @@ Everything published goes through webhook/stats/suppress.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional
 
 from sqlalchemy import and_, case, func, literal, select
@@ -26,7 +27,7 @@ from sqlalchemy import and_, case, func, literal, select
 from webhook.db import transaction
 from webhook.models import Episode
 from webhook.stats.profile import AGE_GROUPS, GBV_TYPES, REPORTERS, RISKS
-from webhook.stats.suppress import percent, suppress_line, suppress_table
+from webhook.stats.suppress import MASK, percent, suppress_line, suppress_table
 
 DIMENSIONS = ("former_district", "locality", "gbv_type", "channel", "age_group", "reporter", "sex", "relationship",
               "risk")
@@ -144,7 +145,8 @@ def table(gw, year: int, by: str) -> Table:
         raw = breakdown(s, year, by)
     values = [n for _k, n in raw]
     cells, total = suppress_line(values, sum(values))
-    return Table(title=f"{year} {by}", header=[by, "persons"], rows=[[k, c] for (k, _n), c in zip(raw, cells)],
+    names = [district_name(k) if by == "former_district" else k for k, _n in raw]
+    return Table(title=f"{year} {by}", header=[by, "persons"], rows=[[k, c] for k, c in zip(names, cells)],
                  total=["total", total])
 
 
@@ -183,5 +185,103 @@ def indicator_table(gw, year: int, period: str = "quarter") -> Table:
         rows.append([label, ind.survivors if ind.survivors == 0 or ind.survivors >= 5 else "<5", counts[0], ind.d,
                      ind.needed if ind.needed == 0 or ind.needed >= 5 else "<5",
                      suppress_line([ind.helped, ind.needed - ind.helped], ind.needed)[0][0], ind.dd])
-    return Table(title=f"{year} indicators d and đ", header=[period, "survivors", "sought help", "d %", "needed help",
-                                                              "helped", "đ %"], rows=rows)
+    return Table(title=f"{year} indicators d and đ", header=[period, "survivors", "sought help", "d (per cent)", "needed help",
+                                                              "helped", "đ (per cent)"], rows=rows)
+
+
+def locality_table(gw, year: int) -> Table:
+    """Per former district: persons, survivors, sought help, d, needed help, helped, đ. Each
+    count column is suppressed down the districts (they add up to its total)."""
+    p = person_years(year)
+    disclosed = p.c.gbv_type.in_(DISCLOSED)
+    survivor = and_(disclosed, p.c.reporter.in_(SURVIVOR_ROLES))
+    key = func.coalesce(p.c.former_district, "unknown")
+    with transaction(gw.Session) as s:
+        raw = s.execute(select(
+            key, func.count(),
+            func.sum(case((survivor, 1), else_=0)), func.sum(case((and_(survivor, p.c.sought == 1), 1), else_=0)),
+            func.sum(case((p.c.needed == 1, 1), else_=0)),
+            func.sum(case((and_(p.c.needed == 1, p.c.helped == 1), 1), else_=0)),
+        ).select_from(p).group_by(key).order_by(key)).all()
+    names = [r[0] for r in raw]
+    columns = [[int(r[i] or 0) for r in raw] for i in range(1, 6)]
+    masked = [suppress_line(col, sum(col)) for col in columns]
+    rows = []
+    for i, name in enumerate(names):
+        persons, surv, sought, needed, helped = (m[0][i] for m in masked)
+        rows.append([district_name(name), persons, surv, sought, _share(sought, surv, columns[2][i], columns[1][i]),
+                     needed, helped, _share(helped, needed, columns[4][i], columns[3][i])])
+    totals = [m[1] for m in masked]
+    total = ["total", totals[0], totals[1], totals[2], percent(sum(columns[2]), sum(columns[1])), totals[3], totals[4],
+             percent(sum(columns[4]), sum(columns[3]))]
+    return Table(title=f"{year} by former district", header=["former district", "persons", "survivors", "sought help",
+                                                              "d (per cent)", "needed help", "helped", "đ (per cent)"],
+                 rows=rows, total=total, note="the 18 former district-level units of Quảng Nam (before 1/7/2025)")
+
+
+def _share(shown_num, shown_den, num: int, den: int):
+    """A share in a table whose counts were suppressed: never shown when either count is
+    hidden (a percentage would give the hidden count back)."""
+    if not isinstance(shown_num, int) or not isinstance(shown_den, int):
+        return MASK if den else None
+    return percent(num, den)
+
+
+@lru_cache(maxsize=1)
+def _district_names() -> dict:
+    import yaml
+
+    from bot.paths import ROOT
+
+    data = yaml.safe_load((ROOT / "data" / "kb" / "localities.yml").read_text("utf-8"))
+    return {item["id"]: item["name_vi"] for item in data.get("localities", [])}
+
+
+def district_name(value: str) -> str:
+    return _district_names().get(value, value)
+
+
+def yearly_tables(gw, year: int) -> list[Table]:
+    """Every table of the yearly report, in order."""
+    return ([indicator_table(gw, year, "quarter"), locality_table(gw, year)]
+            + [table(gw, year, by) for by in ("gbv_type", "age_group", "sex", "reporter", "relationship", "channel")]
+            + [cross(gw, year, "gbv_type", "quarter")])
+
+
+def yearly_docx(gw, year: int) -> bytes:
+    """The yearly report for the department in charge (a Word document): the plan's indicators,
+    a table per former district and the breakdowns, all suppressed."""
+    from webhook.stats import incidents
+    from webhook.stats.export import LEGEND, to_docx
+
+    tables = yearly_tables(gw, year)
+    serious = [i for i in incidents.pending(gw, include_submitted=True) if i.opened_day.year == year]
+    late = sum(1 for i in serious if not i.submitted and i.days_left < 0)
+    blocks = [
+        f"Kính gửi: {gw.settings.report_to}",
+        f"Đường dây hỗ trợ phòng, chống bạo lực trên cơ sở giới, Quảng Nam (nay thuộc thành phố Đà Nẵng). "
+        f"Số liệu năm {year} về những người đã liên hệ với đường dây, thực hiện Kế hoạch 2021–2025 theo Quyết định "
+        f"2232/QĐ-TTg.",
+        ("h", "1. Chỉ tiêu"),
+        "d: ít nhất 50% người bị bạo lực trên cơ sở giới tìm đến sự hỗ trợ của cơ sở cung cấp dịch vụ. "
+        "đ: 100% trường hợp có nhu cầu hỗ trợ được hỗ trợ dưới các hình thức khác nhau.",
+        "Cách tính (docs/indicators.md): mỗi người được tính một lần trong năm; d = số người bị bạo lực đã chấp nhận "
+        "tư vấn viên hoặc được chuyển tuyến / số người bị bạo lực đã liên hệ; đ = số người có ca được kết thúc với "
+        "kết quả đã nhận hỗ trợ / số người có ca cần hỗ trợ. Người chứng kiến, người thân, cha mẹ và cán bộ được tính "
+        "riêng. Số liệu chỉ phản ánh người đã liên hệ với đường dây.",
+        tables[0],
+        ("h", "2. Theo địa bàn (18 đơn vị cấp huyện cũ)"), tables[1],
+        ("h", "3. Theo loại bạo lực (GBVIMS), nhóm tuổi, giới tính, người liên hệ, quan hệ với người gây bạo lực, kênh"),
+        *tables[2:],
+        ("h", "4. Vụ việc nghiêm trọng"),
+        f"Số vụ việc nghiêm trọng (nguy hiểm tức thời) trong năm: {_count(len(serious))}; "
+        f"đã gửi báo cáo: {_count(sum(1 for i in serious if i.submitted))}; quá hạn 10 ngày chưa gửi: {_count(late)}.",
+        ("h", "Bảo vệ dữ liệu"),
+        "Không có nội dung tin nhắn, số điện thoại hay mã định danh nào trong báo cáo. Ô có từ 1 đến 4 người được "
+        "ghi \"<5\"; ô \"x\" được ẩn để không suy ra được ô \"<5\" từ tổng. " + LEGEND,
+    ]
+    return to_docx(f"Báo cáo năm {year}: thống kê ẩn danh của đường dây hỗ trợ", blocks)
+
+
+def _count(n: int):
+    return n if n == 0 or n >= 5 else "<5"
