@@ -150,3 +150,19 @@ def test_claim_pauses_the_real_rasa_and_hand_back_resumes_it(system):
     sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660003 and m["text"] == replies.text(replies.HANDED_BACK),
                                     timeout=30)
     assert sent
+
+
+def test_statistics_take_the_topic_from_the_real_model(system):
+    """The rules alone do not know "trợ giúp pháp lý" is a legal-aid question; the episode gets the
+    topic from the intent the real Rasa model gave (read back from its tracker)."""
+    from webhook.models import Episode
+
+    sms(system, "+84905100077", "cho hoi ve tro giup phap ly mien phi")
+    system.twilio.wait_for(lambda m: m["to"] == "+84905100077", timeout=60)
+    deadline, eps = time.time() + 20, []
+    while time.time() < deadline and not eps:
+        with transaction(system.gw.Session) as s:
+            eps = [e for e in s.execute(select(Episode).where(Episode.channel == "sms")).scalars()
+                   if e.topic == "legal_aid"]
+        time.sleep(0.2)
+    assert eps and eps[0].gbv_type == "non_gbv" and eps[0].risk == "none"

@@ -191,6 +191,8 @@ def test_indicators_d_and_dd_on_known_data(make_app, request, database):
     assert it.rows[0] == ["year", 20, 12, 60.0, 10, 5, 50.0]
     assert it.rows[3] == ["3", "<5", "<5", MASK, "<5", "<5", MASK]          # one person: nothing shown
     assert it.rows[2] == ["2", 0, 0, None, 0, 0, None]
+    assert R.locality_table(gw, 2026).total[:3] == ["total", 31, 20]
+    assert "Núi Thành" in _xml_texts(R.yearly_docx(gw, 2026))           # the whole yearly report runs here too
 
 
 def test_statistics_tables_and_exports_hold_no_phone_number_id_or_text(client, gw, fakes):
