@@ -204,6 +204,20 @@ def cmd_stats(args) -> int:
             print(f"year {year}: " + ("closed, its pseudonyms can no longer be linked" if episodes.close_year(gw, year)
                                       else "was already closed"))
             return 0
+        if args.action == "export":
+            if not args.out:
+                print("--out FILE is required (.xlsx: every table; .docx: the yearly report)", file=sys.stderr)
+                return 2
+            out = Path(args.out)
+            if out.suffix == ".xlsx":
+                out.write_bytes(export.to_xlsx(report.yearly_tables(gw, year)))
+            elif out.suffix == ".docx":
+                out.write_bytes(report.yearly_docx(gw, year))
+            else:
+                print("the file must end in .xlsx or .docx", file=sys.stderr)
+                return 2
+            print(f"written {out}")
+            return 0
         if args.action == "indicators":
             table = report.indicator_table(gw, year, args.period)
         elif args.by and args.period and args.cross:
@@ -275,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("stats", help="anonymised statistics: indicators d and đ, breakdowns (small cells suppressed)")
-    p.add_argument("action", choices=["indicators", "table", "close-year"])
+    p.add_argument("action", choices=["indicators", "table", "export", "close-year"])
+    p.add_argument("--out", help="export: FILE.xlsx (every table) or FILE.docx (the yearly report)")
     p.add_argument("--year", type=int)
     p.add_argument("--by", help="former_district, locality, gbv_type, channel, age_group, reporter, sex, relationship, risk")
     p.add_argument("--period", choices=["month", "quarter"], default="quarter")

@@ -227,6 +227,10 @@ def test_stats_command(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "quarter,survivors,sought help,d (per cent),needed help,helped,đ (per cent)"
     assert main(["stats", "table", "--by", "nonsense"]) == 2
     assert main(["stats", "close-year", "--year", "2021"]) == 0 and "closed" in capsys.readouterr().out
+    assert main(["stats", "export", "--year", "2026", "--out", str(tmp_path / "r.docx")]) == 0
+    assert main(["stats", "export", "--year", "2026", "--out", str(tmp_path / "r.xlsx")]) == 0
+    assert (tmp_path / "r.docx").read_bytes()[:2] == b"PK" and (tmp_path / "r.xlsx").read_bytes()[:2] == b"PK"
+    assert main(["stats", "export", "--year", "2026", "--out", str(tmp_path / "r.pdf")]) == 2
 
 
 # --- exports, incidents and the console pages ------------------------------------------------------

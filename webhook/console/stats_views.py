@@ -43,6 +43,7 @@ def stats_page():
     return render_template("console/stats.html", year=year, period=period, by=by, breakdowns=BREAKDOWNS,
                            indicators=report.indicator_table(g_, year, period), breakdown=report.table(g_, year, by),
                            localities=report.locality_table(g_, year), incidents=incidents.pending(g_),
+                           crossed=report.cross(g_, year, by, period),
                            report_to=g_.settings.report_to)
 
 

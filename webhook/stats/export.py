@@ -50,6 +50,29 @@ def to_json(t: Table) -> str:
 FORMATS = {"text": to_text, "csv": to_csv, "json": to_json}
 
 
+# --- the documents for officials are in the helpline's language (HELPLINE_LOCALE, Vietnamese) ---
+
+def _words() -> dict:
+    from bot.messages import _
+
+    return {w: _(w) for w in (
+        "persons", "survivors", "sought help", "d (per cent)", "needed help", "helped", "đ (per cent)", "quarter",
+        "month", "total", "year", "former district", "gbv_type", "former_district", "age_group", "sex", "reporter",
+        "relationship", "channel", "risk", "locality", "indicators d and đ", "by former district",
+        "a person in contact in two periods is counted in both",
+        "the 18 former district-level units of Quảng Nam (before 1/7/2025)")}
+
+
+def localize(t: Table) -> Table:
+    """Headers, titles, notes and the "total"/"year" labels translated; values and codes kept."""
+    words = _words()
+    tr = lambda v: words.get(v, v) if isinstance(v, str) else v          # noqa: E731
+    year, _sep, rest = t.title.partition(" ")
+    title = f"{year} " + " × ".join(tr(part) for part in rest.split(" x "))
+    return Table(title=title, header=[tr(h) for h in t.header], rows=[[tr(r[0]), *r[1:]] for r in t.rows],
+                 total=[tr(v) for v in t.total], note=tr(t.note))
+
+
 # --- Office Open XML, written by hand (no extra dependency; opens in Excel, LibreOffice, Word) ---
 
 import re
@@ -97,7 +120,7 @@ def to_xlsx(tables: list[Table]) -> bytes:
     """One worksheet per table: title, header, rows, total, note, and the legend."""
     used: set = set()
     sheets = []
-    for t in tables:
+    for t in map(localize, tables):
         lines = [[t.title], [], t.header, *t.rows] + ([t.total] if t.total else []) + \
             ([[], [t.note]] if t.note else []) + [[], [LEGEND]]
         xml_rows = "".join(
@@ -156,6 +179,7 @@ def to_docx(title: str, blocks: list) -> bytes:
     parts = [_p(title, bold=True, size=32)]
     for b in blocks:
         if isinstance(b, Table):
+            b = localize(b)
             parts += [_p(b.title, bold=True), _tbl(b)] + ([_p(b.note)] if b.note else []) + [_p("")]
         elif isinstance(b, tuple) and b[0] == "h":
             parts.append(_p(b[1], bold=True, size=26))
@@ -176,3 +200,14 @@ def to_docx(title: str, blocks: list) -> bytes:
         z.writestr("_rels/.rels", _RELS.format(target="word/document.xml"))
         z.writestr("word/document.xml", doc)
     return buf.getvalue()
+
+
+# Marked for Babel: the words ``localize`` translates.
+def _marks():  # pragma: no cover - never called, read by `pybabel extract`
+    from bot.messages import _
+    return (_("persons"), _("survivors"), _("sought help"), _("d (per cent)"), _("needed help"), _("helped"),
+            _("đ (per cent)"), _("quarter"), _("month"), _("total"), _("year"), _("former district"), _("gbv_type"),
+            _("former_district"), _("age_group"), _("sex"), _("reporter"), _("relationship"), _("channel"), _("risk"),
+            _("locality"), _("indicators d and đ"), _("by former district"),
+            _("a person in contact in two periods is counted in both"),
+            _("the 18 former district-level units of Quảng Nam (before 1/7/2025)"))

@@ -166,7 +166,8 @@ def cross(gw, year: int, by: str, period: str = "quarter") -> Table:
     row_totals = [sum(r) for r in cells]
     col_totals = [sum(cells[i][j] for i in range(len(cells))) for j in range(len(keys_sorted))]
     masked, rows, cols, grand = suppress_table(cells, row_totals, col_totals)
-    return Table(title=f"{year} {period} x {by}", header=[period, *keys_sorted, "total"],
+    names = [district_name(k) if by == "former_district" else k for k in keys_sorted]
+    return Table(title=f"{year} {period} x {by}", header=[period, *names, "total"],
                  rows=[[n, *masked[i], rows[i]] for i, n in enumerate(periods)],
                  total=["total", *cols, grand],
                  note="a person in contact in two periods is counted in both")
