@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench bench-gateway bench-queue catalogs clean
+.PHONY: run test setup model validate eval bench bench-gateway bench-queue bench-stats catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -47,6 +47,11 @@ bench-gateway: model
 # (about 4 minutes; needs the PostgreSQL server of HELPLINE_TEST_POSTGRES_URL).
 bench-queue: setup
 	$(PY) bench/queue.py
+
+# Statistics: the yearly report and the console's statistics page on 1,000,000 synthetic episodes,
+# SQLite and PostgreSQL (about 10 minutes).
+bench-stats: setup
+	$(PY) bench/stats.py
 
 # Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
 catalogs: setup

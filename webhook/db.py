@@ -41,7 +41,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a read-only unit of work (``reading``) takes no write lock: in WAL mode readers and
+            # the writer never wait for each other
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("helpline_read") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -69,6 +71,21 @@ def transaction(factory: sessionmaker):
             raise
         finally:
             session.close()
+
+
+@contextlib.contextmanager
+def reading(factory: sessionmaker):
+    """A long read (statistics over a year) that must not hold up a single message: no
+    in-process writer lock and, on SQLite, a plain BEGIN instead of BEGIN IMMEDIATE. Nothing it
+    changes is committed."""
+    with factory.kw["bind"].connect() as conn:
+        conn.execution_options(helpline_read=True)
+        session = Session(bind=conn, future=True)
+        try:
+            yield session
+        finally:
+            session.close()
+            conn.rollback()
 
 
 @contextlib.contextmanager

@@ -334,3 +334,24 @@ def test_a_published_share_never_gives_a_hidden_count_back(quiet):
             for num, den, share in pairs:
                 if isinstance(row[share], float):
                     assert isinstance(row[num], int) and isinstance(row[den], int), (t.title, row)
+
+
+def test_a_long_statistics_read_never_holds_up_a_message(quiet):
+    """The yearly report reads for seconds; on SQLite a transaction used to take the write lock
+    (in the process and BEGIN IMMEDIATE in the file) for all that time. ``db.reading`` takes
+    neither: a message is stored while the report's read transaction is open."""
+    import threading
+
+    from webhook.db import reading
+
+    gw = quiet
+    synthetic(gw)
+    stored = threading.Event()
+    with reading(gw.Session) as s:
+        assert R.indicators(s, 2026).persons == 31                    # the read transaction is open
+        t = threading.Thread(target=lambda: (pipeline.receive(gw, Inbound("web", "sess-w", "w1", text="cứu tôi")),
+                                              stored.set()))
+        t.start()
+        assert stored.wait(5), "a message waited for the statistics read"
+        assert R.indicators(s, 2026).persons == 31
+    t.join()

@@ -24,7 +24,7 @@ from typing import Optional
 
 from sqlalchemy import and_, case, func, literal, select
 
-from webhook.db import transaction
+from webhook.db import reading
 from webhook.models import Episode
 from webhook.stats.profile import AGE_GROUPS, GBV_TYPES, REPORTERS, RISKS
 from webhook.stats.suppress import MASK, percent, suppress_line, suppress_table
@@ -141,7 +141,7 @@ class Table:
 
 def table(gw, year: int, by: str) -> Table:
     """A published one-dimension table: persons per value, suppressed, with its total."""
-    with transaction(gw.Session) as s:
+    with reading(gw.Session) as s:
         raw = breakdown(s, year, by)
     values = [n for _k, n in raw]
     cells, total = suppress_line(values, sum(values))
@@ -152,7 +152,7 @@ def table(gw, year: int, by: str) -> Table:
 
 def cross(gw, year: int, by: str, period: str = "quarter") -> Table:
     """Persons per period (rows) and value (columns), suppressed in both directions."""
-    with transaction(gw.Session) as s:
+    with reading(gw.Session) as s:
         periods = range(1, 13 if period == "month" else 5)
         data = {}
         keys: set = set()
@@ -175,7 +175,7 @@ def cross(gw, year: int, by: str, period: str = "quarter") -> Table:
 
 def indicator_table(gw, year: int, period: str = "quarter") -> Table:
     """Indicators d and đ for the year and per period (the trend), each share suppressed."""
-    with transaction(gw.Session) as s:
+    with reading(gw.Session) as s:
         out = [("year", indicators(s, year))]
         for n in range(1, 13 if period == "month" else 5):
             months = (n, n) if period == "month" else (3 * n - 2, 3 * n)
@@ -197,7 +197,7 @@ def locality_table(gw, year: int) -> Table:
     disclosed = p.c.gbv_type.in_(DISCLOSED)
     survivor = and_(disclosed, p.c.reporter.in_(SURVIVOR_ROLES))
     key = func.coalesce(p.c.former_district, "unknown")
-    with transaction(gw.Session) as s:
+    with reading(gw.Session) as s:
         raw = s.execute(select(
             key, func.count(),
             func.sum(case((survivor, 1), else_=0)), func.sum(case((and_(survivor, p.c.sought == 1), 1), else_=0)),
