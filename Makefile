@@ -49,7 +49,7 @@ bench-queue: setup
 	$(PY) bench/queue.py
 
 # Statistics: the yearly report and the console's statistics page on 1,000,000 synthetic episodes,
-# SQLite and PostgreSQL (about 10 minutes).
+# SQLite and PostgreSQL (about 4 minutes).
 bench-stats: setup
 	$(PY) bench/stats.py
 

@@ -40,10 +40,13 @@ def stats_page():
     year, period, by = _year(), _period(), _by()
     g_ = gw()
     _audit("view_stats", detail=f"year={year}")
+    # the year's episodes are read once per period kind, for every table of the page
+    st = report.Stats(g_, year, {None: (by, "former_district"), period: (by,)}).prefetch()
     return render_template("console/stats.html", year=year, period=period, by=by, breakdowns=BREAKDOWNS,
-                           indicators=report.indicator_table(g_, year, period), breakdown=report.table(g_, year, by),
-                           localities=report.locality_table(g_, year), incidents=incidents.pending(g_),
-                           crossed=report.cross(g_, year, by, period),
+                           indicators=report.indicator_table(g_, year, period, st),
+                           breakdown=report.table(g_, year, by, st),
+                           localities=report.locality_table(g_, year, st), incidents=incidents.pending(g_),
+                           crossed=report.cross(g_, year, by, period, st),
                            report_to=g_.settings.report_to)
 
 

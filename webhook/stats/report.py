@@ -18,11 +18,14 @@ Everything published goes through webhook/stats/suppress.py.
 """
 from __future__ import annotations
 
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import String, and_, case, cast, func, literal, select, text, union_all
 
 from webhook.db import reading
 from webhook.models import Episode
@@ -38,6 +41,17 @@ DISCLOSED = GBV_TYPES[:7]                     # the six core types and "undeterm
 REPORTER_ORDER = ("survivor", "student", "parent", "witness_relative", "professional", "unknown")
 
 
+@contextlib.contextmanager
+def _reading(gw):
+    """The statistics read without taking the write lock (``db.reading``); on PostgreSQL with
+    enough memory to group a big year's persons in memory instead of spilling to disk."""
+    with reading(gw.Session) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SET LOCAL work_mem = '64MB'"))
+            s.execute(text("SET LOCAL jit = off"))        # compiling these queries costs more than it saves
+        yield s
+
+
 def _rank(column, order):
     return case(*[(column == v, i) for i, v in enumerate(order)], else_=len(order))
 
@@ -50,20 +64,24 @@ def _flag(column):
     return func.max(case((column.is_(True), 1), else_=0))
 
 
-def person_years(year: int, months: Optional[tuple[int, int]] = None):
-    """One row per person of the year (or of months ``(first, last)``), as a subquery."""
+def _period_key(period: str):
+    if period not in PERIODS:
+        raise ValueError("period must be month or quarter")
+    return Episode.month if period == "month" else case(*[(Episode.month <= 3 * q, q) for q in (1, 2, 3)], else_=4)
+
+
+def _ranked(year: int, months: Optional[tuple[int, int]] = None, period: Optional[str] = None):
+    """The person rows with GBV type, risk, reporter and age group as their rank in ``GBV_TYPES``,
+    ``RISKS``, ``REPORTER_ORDER`` and ``AGE_GROUPS`` (the length of the list: not in it)."""
     where = [Episode.year == year, Episode.consent != "no"]
     if months:
         where += [Episode.month >= months[0], Episode.month <= months[1]]
-    gbv = func.min(_rank(Episode.gbv_type, GBV_TYPES))
-    risk = func.max(_rank(Episode.risk, RISKS))
-    reporter = func.min(_rank(Episode.reporter, REPORTER_ORDER))
-    age = func.min(_rank(Episode.age_group, AGE_GROUPS))
-    return (select(Episode.person.label("person"),
-                   _unrank(gbv, GBV_TYPES).label("gbv_type"),
-                   _unrank(risk, RISKS).label("risk"),
-                   _unrank(reporter, REPORTER_ORDER).label("reporter"),
-                   _unrank(age, AGE_GROUPS).label("age_group"),
+    keys = [Episode.person.label("person")] + ([_period_key(period).label("period")] if period else [])
+    return (select(*keys,
+                   func.min(_rank(Episode.gbv_type, GBV_TYPES)).label("gbv_type"),
+                   func.max(_rank(Episode.risk, RISKS)).label("risk"),
+                   func.min(_rank(Episode.reporter, REPORTER_ORDER)).label("reporter"),
+                   func.min(_rank(Episode.age_group, AGE_GROUPS)).label("age_group"),
                    func.coalesce(func.max(case((Episode.sex != "unknown", Episode.sex))), "unknown").label("sex"),
                    func.max(Episode.former_district).label("former_district"),
                    func.max(Episode.locality).label("locality"),
@@ -72,7 +90,20 @@ def person_years(year: int, months: Optional[tuple[int, int]] = None):
                    _flag(Episode.sought_help).label("sought"),
                    _flag(Episode.needed_help).label("needed"),
                    _flag(Episode.helped).label("helped"))
-            .where(*where).group_by(Episode.person).subquery())
+            .where(*where).group_by(*keys))
+
+
+RANKED = {"gbv_type": GBV_TYPES, "risk": RISKS, "reporter": REPORTER_ORDER, "age_group": AGE_GROUPS}
+
+
+def person_years(year: int, months: Optional[tuple[int, int]] = None):
+    """One row per person of the year (or of months ``(first, last)``), as a subquery."""
+    # Each rank is aggregated once, in the inner query, and turned back into its label outside it:
+    # _unrank(min(rank)) in one query repeats the aggregate once per label, which the databases do
+    # not merge (each copy has its own bound parameters), so every row was ranked ~26 times.
+    ranked = _ranked(year, months).subquery()
+    return select(*[_unrank(c, RANKED[c.name]).label(c.name) if c.name in RANKED else c
+                    for c in ranked.c]).subquery()
 
 
 @dataclass
@@ -124,7 +155,7 @@ def by_period(s, year: int, period: str = "month") -> list[tuple[int, int]]:
     """Persons in contact per month or quarter (each period counts its own persons)."""
     if period not in PERIODS:
         raise ValueError("period must be month or quarter")
-    key = Episode.month if period == "month" else case(*[(Episode.month <= 3 * q, q) for q in (1, 2, 3)], else_=4)
+    key = _period_key(period)
     rows = s.execute(select(key, func.count(func.distinct(Episode.person)))
                      .where(Episode.year == year, Episode.consent != "no").group_by(key).order_by(key)).all()
     return [(int(k), int(n)) for k, n in rows]
@@ -139,10 +170,109 @@ class Table:
     note: str = ""
 
 
-def table(gw, year: int, by: str) -> Table:
+class Counts:
+    """Raw (unsuppressed) counts of one year in ONE pass over its episodes: for the year, or for
+    each month or quarter (``period``), the indicators' numbers in total and per value of each
+    dimension in ``dims``. Tables are built from these, so a page or a report reads the episodes
+    once per period kind instead of once per table."""
+
+    def __init__(self, s, year: int, period: Optional[str] = None, dims=()):
+        self.dims = frozenset(dims)
+        r = _ranked(year, period=period).subquery()
+        disclosed = r.c.gbv_type < len(DISCLOSED)
+        roles = [REPORTER_ORDER.index(v) for v in SURVIVOR_ROLES]
+        survivor = and_(disclosed, r.c.reporter.in_(roles))
+        flags = [case((survivor, 1), else_=0).label("survivor"),
+                 case((and_(survivor, r.c.sought == 1), 1), else_=0).label("survivor_sought"),
+                 r.c.needed.label("needed_help"),
+                 case((and_(r.c.needed == 1, r.c.helped == 1), 1), else_=0).label("needed_helped"),
+                 case((and_(disclosed, r.c.reporter.notin_(roles)), 1), else_=0).label("other")]
+        per = [r.c.period] if period else []
+        # the person rows, with only the columns needed (the rest of the aggregates is not
+        # computed), are made once and read by every branch below
+        p = select(*per, *[r.c[d] for d in DIMENSIONS if d in self.dims], *flags).cte("p").prefix_with("MATERIALIZED")
+        per = [p.c.period] if period else []
+        sums = [func.count()] + [func.sum(p.c[f.name]) for f in flags]
+        branches = [select(literal(""), *(per or [literal(0)]), literal(""), *sums).select_from(p).group_by(*per)]
+        for dim in DIMENSIONS:
+            if dim in self.dims:
+                value = cast(p.c[dim], String) if dim in RANKED else p.c[dim]      # one type for the UNION
+                branches.append(select(literal(dim), *(per or [literal(0)]), value, *sums).select_from(p)
+                                .group_by(*per, p.c[dim]))
+        self.data: dict[tuple[str, int], dict[str, tuple]] = {}
+        for dim, n, value, *numbers in s.execute(union_all(*branches)).all():
+            if dim in RANKED:
+                order = RANKED[dim]
+                value = order[int(value)] if value is not None and 0 <= int(value) < len(order) else None
+            cell = self.data.setdefault((dim, int(n)), {})
+            key = "unknown" if value is None else str(value)
+            old = cell.get(key, (0,) * 6)
+            cell[key] = tuple(a + int(b or 0) for a, b in zip(old, numbers))
+
+    def indicators(self, n: int = 0) -> Indicators:
+        """Of the year (0) or of period ``n``."""
+        persons, survivors, sought, needed, helped, others = self.data.get(("", n), {}).get("", (0,) * 6)
+        return Indicators(survivors, sought, needed, helped, others, persons)
+
+    def values(self, by: str, n: int = 0) -> list[tuple[str, tuple]]:
+        """(value, (persons, survivors, sought, needed, helped, others)), sorted by value."""
+        if by not in self.dims:
+            raise ValueError(f"{by} was not counted")
+        return sorted(self.data.get((by, n), {}).items())
+
+
+CACHE_SECONDS = 60.0                 # how long a page or a chart may reuse counts read by another
+_cache: dict = {}                    # (database, year, period) -> (monotonic time, Counts)
+
+
+class Stats:
+    """The counts of one year, each period kind read once and shared by the tables built from it
+    (``yearly_tables``, the console page): ``dims`` names, per period kind (None: the year), the
+    dimensions its tables will need, so that they are counted in the same pass. Counts are
+    reused for ``CACHE_SECONDS`` by the next page or chart of the same process."""
+
+    def __init__(self, gw, year: int, dims: Optional[dict] = None):
+        self.gw, self.year, self.dims, self._counts = gw, year, dims or {}, {}
+
+    def counts(self, period: Optional[str] = None, dim: Optional[str] = None) -> Counts:
+        if dim is not None and dim not in DIMENSIONS:
+            raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+        if period is not None and period not in PERIODS:
+            raise ValueError("period must be month or quarter")
+        have = self._counts.get(period)
+        if have is not None and (dim is None or dim in have.dims):
+            return have
+        key = (str(self.gw.engine.url), self.year, period)
+        hit = _cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS and (dim is None or dim in hit[1].dims):
+            self._counts[period] = hit[1]
+            return hit[1]
+        want = set(self.dims.get(period, ())) | ({dim} if dim else set()) | (set(have.dims) if have else set())
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            want |= hit[1].dims
+        with _reading(self.gw) as s:
+            counts = self._counts[period] = Counts(s, self.year, period, want)
+        _cache[key] = (time.monotonic(), counts)
+        return counts
+
+    def prefetch(self) -> "Stats":
+        """Read the declared period kinds at the same time, each on its own connection: the
+        database does the work (the GIL is released meanwhile), so the two passes of a page or a
+        report overlap on a machine with two cores."""
+        todo = [p for p in self.dims if p not in self._counts]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(len(todo)) as pool:
+                list(pool.map(self.counts, todo))
+        return self
+
+
+def _stats(gw, year: int, stats: Optional[Stats]) -> Stats:
+    return stats if stats is not None and stats.year == year else Stats(gw, year)
+
+
+def table(gw, year: int, by: str, stats: Optional[Stats] = None) -> Table:
     """A published one-dimension table: persons per value, suppressed, with its total."""
-    with reading(gw.Session) as s:
-        raw = breakdown(s, year, by)
+    raw = [(k, v[0]) for k, v in _stats(gw, year, stats).counts(None, by).values(by)]
     values = [n for _k, n in raw]
     cells, total = suppress_line(values, sum(values))
     names = [district_name(k) if by == "former_district" else k for k, _n in raw]
@@ -150,17 +280,14 @@ def table(gw, year: int, by: str) -> Table:
                  total=["total", total])
 
 
-def cross(gw, year: int, by: str, period: str = "quarter") -> Table:
+def cross(gw, year: int, by: str, period: str = "quarter", stats: Optional[Stats] = None) -> Table:
     """Persons per period (rows) and value (columns), suppressed in both directions."""
-    with reading(gw.Session) as s:
-        periods = range(1, 13 if period == "month" else 5)
-        data = {}
-        keys: set = set()
-        for n in periods:
-            months = (n, n) if period == "month" else (3 * n - 2, 3 * n)
-            for k, count in breakdown(s, year, by, months):
-                data[(n, k)] = count
-                keys.add(k)
+    if period not in PERIODS:
+        raise ValueError("period must be month or quarter")
+    periods = range(1, 13 if period == "month" else 5)
+    counts = _stats(gw, year, stats).counts(period, by)
+    data = {(n, k): v[0] for n in periods for k, v in counts.values(by, n)}
+    keys = {k for _n, k in data}
     keys_sorted = sorted(keys)
     cells = [[data.get((n, k), 0) for k in keys_sorted] for n in periods]
     row_totals = [sum(r) for r in cells]
@@ -173,13 +300,14 @@ def cross(gw, year: int, by: str, period: str = "quarter") -> Table:
                  note="a person in contact in two periods is counted in both")
 
 
-def indicator_table(gw, year: int, period: str = "quarter") -> Table:
+def indicator_table(gw, year: int, period: str = "quarter", stats: Optional[Stats] = None) -> Table:
     """Indicators d and đ for the year and per period (the trend), each share suppressed."""
-    with reading(gw.Session) as s:
-        out = [("year", indicators(s, year))]
-        for n in range(1, 13 if period == "month" else 5):
-            months = (n, n) if period == "month" else (3 * n - 2, 3 * n)
-            out.append((str(n), indicators(s, year, months)))
+    if period not in PERIODS:
+        raise ValueError("period must be month or quarter")
+    st = _stats(gw, year, stats)
+    each = st.counts(period)
+    out = [("year", st.counts().indicators())]
+    out += [(str(n), each.indicators(n)) for n in range(1, 13 if period == "month" else 5)]
     rows = []
     for label, ind in out:
         counts, _t = suppress_line([ind.sought, ind.survivors - ind.sought], ind.survivors)
@@ -190,20 +318,10 @@ def indicator_table(gw, year: int, period: str = "quarter") -> Table:
                                                               "helped", "đ (per cent)"], rows=rows)
 
 
-def locality_table(gw, year: int) -> Table:
+def locality_table(gw, year: int, stats: Optional[Stats] = None) -> Table:
     """Per former district: persons, survivors, sought help, d, needed help, helped, đ. Each
     count column is suppressed down the districts (they add up to its total)."""
-    p = person_years(year)
-    disclosed = p.c.gbv_type.in_(DISCLOSED)
-    survivor = and_(disclosed, p.c.reporter.in_(SURVIVOR_ROLES))
-    key = func.coalesce(p.c.former_district, "unknown")
-    with reading(gw.Session) as s:
-        raw = s.execute(select(
-            key, func.count(),
-            func.sum(case((survivor, 1), else_=0)), func.sum(case((and_(survivor, p.c.sought == 1), 1), else_=0)),
-            func.sum(case((p.c.needed == 1, 1), else_=0)),
-            func.sum(case((and_(p.c.needed == 1, p.c.helped == 1), 1), else_=0)),
-        ).select_from(p).group_by(key).order_by(key)).all()
+    raw = [(k, *v[:5]) for k, v in _stats(gw, year, stats).counts(None, "former_district").values("former_district")]
     names = [r[0] for r in raw]
     columns = [[int(r[i] or 0) for r in raw] for i in range(1, 6)]
     masked = [suppress_line(col, sum(col)) for col in columns]
@@ -242,11 +360,15 @@ def district_name(value: str) -> str:
     return _district_names().get(value, value)
 
 
+YEARLY_DIMS = ("gbv_type", "age_group", "sex", "reporter", "relationship", "channel")
+
+
 def yearly_tables(gw, year: int) -> list[Table]:
     """Every table of the yearly report, in order."""
-    return ([indicator_table(gw, year, "quarter"), locality_table(gw, year)]
-            + [table(gw, year, by) for by in ("gbv_type", "age_group", "sex", "reporter", "relationship", "channel")]
-            + [cross(gw, year, "gbv_type", "quarter")])
+    st = Stats(gw, year, {None: YEARLY_DIMS + ("former_district",), "quarter": ("gbv_type",)}).prefetch()
+    return ([indicator_table(gw, year, "quarter", st), locality_table(gw, year, st)]
+            + [table(gw, year, by, st) for by in YEARLY_DIMS]
+            + [cross(gw, year, "gbv_type", "quarter", st)])
 
 
 def yearly_docx(gw, year: int) -> bytes:
