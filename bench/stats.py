@@ -537,15 +537,24 @@ def run_database(db: str, args, tmp: Path, cleanup: list) -> dict:
             gw.close()
         probe = None                    # PostgreSQL readers do not block writers
     from webhook.console import auth
+    from webhook.db import transaction
+    from webhook.stats import cube
 
     gw = gateway(url, migrate=False)
     try:
         auth.create_staff(gw, SUPERVISOR, PASSWORD, "supervisor")
+        # episodes written straight into the table: the kept counts are computed from them once,
+        # as `helpline stats rebuild` does after an import (the helpline keeps them at write time)
+        t = time.perf_counter()
+        with transaction(gw.Session) as s:
+            loaded["counts_cells"] = sum(cube.rebuild(s, y) for y, _n, _seed in years)
+        loaded["counts_rebuild_s"] = round(time.perf_counter() - t, 1)
     finally:
         gw.close()
     truth = loaded.pop("truth")
     print(f"  loaded in {loaded['load_s']} s; {truth[YEAR]['persons']:,} persons in {YEAR}, "
-          f"{truth[YEAR]['persons_counted']:,} counted (consent not \"no\")", flush=True)
+          f"{truth[YEAR]['persons_counted']:,} counted (consent not \"no\"); counts rebuilt in "
+          f"{loaded['counts_rebuild_s']} s ({loaded['counts_cells']:,} cells)", flush=True)
     out = {"database": db, "load": loaded, "truth": {str(k): v for k, v in truth.items()}}
     for what in ("report", "dashboard"):
         out[what] = measure(url, what, args.reps, args.timeout, keep_csv=bool(args.keep_csv), probe_path=probe)
@@ -555,7 +564,40 @@ def run_database(db: str, args, tmp: Path, cleanup: list) -> dict:
         if args.keep_csv:
             Path(args.keep_csv).mkdir(parents=True, exist_ok=True)
             (Path(args.keep_csv) / f"{db}_{what}.csv").write_text(csv or "")
+    out["write"] = write_cost(url, args.writes)
+    w = out["write"]
+    print(f"    write: record_message on the loaded database, median {w['median_ms']} ms, p95 {w['p95_ms']} ms "
+          f"over {w['messages']} messages of {w['persons']} persons", flush=True)
     return out
+
+
+def write_cost(url: str, n: int, persons: int = 100) -> dict:
+    """What keeping the counts costs a write: ``record_message`` (one episode folded and its
+    person's count changes applied) timed on the loaded database, for new and returning persons
+    over the months of the measured year. Runs after the report measurements (it adds episodes)."""
+    from webhook import pipeline
+    from webhook.channels.base import Inbound
+    from webhook.stats import episodes as E
+
+    rng = random.Random(7)
+    texts = ["chồng tôi đánh tôi ở Núi Thành", "em là học sinh lớp 8, bị bạn bắt nạt", "xin chào",
+             "con gái tôi 13 tuổi bị thầy giáo sàm sỡ", "luật phòng chống bạo lực gia đình phạt bao nhiêu"]
+    gw = gateway(url, migrate=False)
+    try:
+        convs = [pipeline.receive(gw, Inbound("web", f"bench-w-{uuid.uuid4().hex[:8]}", f"w{i}", text="x"))
+                 .conversation_id for i in range(persons)]
+        start = dt.datetime(YEAR, 1, 1, 3, tzinfo=dt.timezone.utc).timestamp()
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            E.record_message(gw, rng.choice(convs), rng.choice(texts), rng.choice(["none", "medium", "high"]),
+                             "domestic_violence", at=start + rng.randrange(360) * 86400)
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        gw.close()
+    times.sort()
+    return {"messages": n, "persons": persons, "median_ms": round(statistics.median(times), 2),
+            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2), "max_ms": round(times[-1], 2)}
 
 
 def cleanup_all(cleanup: list) -> list[str]:
@@ -599,6 +641,13 @@ def table(result: dict) -> str:
         for what in ("report", "dashboard"):
             parts = ", ".join(f"{k} {v}" for k, v in r[what]["parts_median_s"].items() if v >= 0.01)
             lines.append(f"- {r['database']} {what}: {parts}")
+    lines += ["", "Keeping the counts (webhook/stats/cube.py): rebuilt from the loaded episodes once, then the cost "
+                  "of one write:", ""]
+    for r in result.get("databases", []):
+        w = r.get("write", {})
+        lines.append(f"- {r['database']}: rebuild {r['load'].get('counts_rebuild_s')} s ({r['load'].get('counts_cells', 0):,} "
+                     f"cells); record_message median {w.get('median_ms')} ms, p95 {w.get('p95_ms')} ms, max "
+                     f"{w.get('max_ms')} ms ({w.get('messages')} messages)")
     loads = [x["loadavg"] for r in result.get("databases", []) for w in ("report", "dashboard") for x in r[w]["runs"]]
     if loads:
         lines += ["", f"1-minute load average during the measurements: {min(loads):.2f} to {max(loads):.2f} "
@@ -638,6 +687,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench_stats.json"))
     ap.add_argument("--keep-csv", metavar="DIR", help="write each database's yearly report CSV into DIR")
     ap.add_argument("--no-probe", action="store_true", help="SQLite: no concurrent writer while measuring")
+    ap.add_argument("--writes", type=int, default=500, help="record_message calls timed after the reads (the write cost)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (the SQLite file)")
     args = ap.parse_args()
     args.episodes = args.episodes or (100_000 if args.quick else 1_000_000)

@@ -204,6 +204,10 @@ def cmd_stats(args) -> int:
             print(f"year {year}: " + ("closed, its pseudonyms can no longer be linked" if episodes.close_year(gw, year)
                                       else "was already closed"))
             return 0
+        if args.action in ("rebuild", "check"):
+            from webhook.stats import cube
+
+            return cube.cli(gw, args.action, args.year)
         if args.action == "export":
             if not args.out:
                 print("--out FILE is required (.xlsx: every table; .docx: the yearly report)", file=sys.stderr)
@@ -289,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("stats", help="anonymised statistics: indicators d and đ, breakdowns (small cells suppressed)")
-    p.add_argument("action", choices=["indicators", "table", "export", "close-year"])
+    p.add_argument("action", choices=["indicators", "table", "export", "close-year", "rebuild", "check"],
+                   help="rebuild/check: the kept counts against the episodes (every year unless --year)")
     p.add_argument("--out", help="export: FILE.xlsx (every table) or FILE.docx (the yearly report)")
     p.add_argument("--year", type=int)
     p.add_argument("--by", help="former_district, locality, gbv_type, channel, age_group, reporter, sex, relationship, risk")

@@ -289,6 +289,24 @@ class Episode(Base):
                       Index("ix_episodes_period", "year", "month"))
 
 
+class StatCount(Base):
+    """Counts of persons per period and label, kept up to date as episodes change
+    (webhook/stats/cube.py): what every statistics table is read from. Raw counts: published
+    only through webhook/stats/suppress.py."""
+    __tablename__ = "stat_counts"
+    year = Column(Integer, primary_key=True)
+    kind = Column(String(8), primary_key=True)           # year | quarter | month
+    period = Column(Integer, primary_key=True)           # 0 for the year, 1-4, 1-12
+    dim = Column(String(24), primary_key=True)           # "" for the totals
+    value = Column(String(64), primary_key=True)         # "" for the totals, "unknown" when none
+    persons = Column(Integer, nullable=False, default=0)
+    survivors = Column(Integer, nullable=False, default=0)
+    sought = Column(Integer, nullable=False, default=0)
+    needed = Column(Integer, nullable=False, default=0)
+    helped = Column(Integer, nullable=False, default=0)
+    others = Column(Integer, nullable=False, default=0)
+
+
 class IncidentReport(Base):
     """A serious incident (an imminent case) must be reported within 10 days: the deadline and
     whether the draft was made and the report submitted."""

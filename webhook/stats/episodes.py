@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from webhook.db import transaction
 from webhook.hours import TZ
 from webhook.models import Case, Contact, Conversation, Episode, StatYearKey
+from webhook.stats import cube
 from webhook.stats.profile import GBV_TYPES, RISKS, Profile, profile
 
 logger = logging.getLogger(__name__)
@@ -74,23 +75,52 @@ def _merge(ep: Episode, p: Profile, risk: str, topic: Optional[str], day: dt.dat
     ep.last_day = max(ep.last_day, day)
 
 
-def _episode(s, conversation_id: int, at: float, create: bool = True) -> Optional[Episode]:
+def _person(s, conversation_id: int, day: dt.date) -> tuple[Optional[str], Conversation]:
     conv = s.get(Conversation, conversation_id)
     contact = s.get(Contact, conv.contact_id)
-    day = local_day(at)
     salt = _salt(s, day.year)
-    if salt is None:
+    return (None if salt is None else person_key(salt, f"{contact.channel}:{contact.pseudonym}")), conv
+
+
+def find_episode(s, conversation_id: int, at: float) -> Optional[Episode]:
+    """The episode of the conversation's person in the month of ``at``, if there is one."""
+    day = local_day(at)
+    person, _conv = _person(s, conversation_id, day)
+    if person is None:
         return None
-    person = person_key(salt, f"{contact.channel}:{contact.pseudonym}")
-    ep = s.execute(select(Episode).where(Episode.person == person, Episode.year == day.year,
-                                         Episode.month == day.month)).scalar_one_or_none()
-    if ep is None and create:
+    return s.execute(select(Episode).where(Episode.person == person, Episode.year == day.year,
+                                           Episode.month == day.month)).scalar_one_or_none()
+
+
+def _episode(s, conversation_id: int, at: float):
+    """The person's episode of the month (made when missing) and the cube tracker holding the
+    person's episodes of the year under lock; (None, None) when the year is closed."""
+    day = local_day(at)
+    person, conv = _person(s, conversation_id, day)
+    if person is None:
+        return None, None
+    tracker = cube.Tracker(s, person, day.year, day.month)
+    ep = next((e for e in tracker.episodes if e.month == day.month), None)
+    if ep is None:
         ep = Episode(person=person, year=day.year, month=day.month, first_day=day, last_day=day,
                      channel=conv.channel, gbv_type="non_gbv", reporter="unknown", age_group="unknown",
                      sex="unknown", risk="none", sought_help=False, needed_help=False, helped=None,
                      consent="not_asked")
         s.add(ep)
-    return ep
+        tracker.add(ep)
+    return ep, tracker
+
+
+def _retrying(gw, fn) -> None:
+    """Run ``fn`` in a transaction; once more when another process made the same episode first."""
+    for attempt in range(2):
+        try:
+            with transaction(gw.Session) as s:
+                fn(s)
+            return
+        except IntegrityError:
+            if attempt:
+                raise
 
 
 def record_message(gw, conversation_id: int, text: str, risk: Optional[str], topic: Optional[str],
@@ -100,16 +130,14 @@ def record_message(gw, conversation_id: int, text: str, risk: Optional[str], top
     risk = risk if risk in RISKS else "none"
     try:
         p = profile(text, topic, risk)
-        for attempt in range(2):
-            try:
-                with transaction(gw.Session) as s:
-                    ep = _episode(s, conversation_id, at)
-                    if ep is not None:
-                        _merge(ep, p, risk, topic, local_day(at))
-                return
-            except IntegrityError:
-                if attempt:
-                    raise
+
+        def fold(s):
+            ep, tracker = _episode(s, conversation_id, at)
+            if ep is not None:
+                _merge(ep, p, risk, topic, local_day(at))
+                tracker.commit()
+
+        _retrying(gw, fold)
     except Exception as exc:                 # statistics never cost a reply
         logger.warning("stats_record_failed conversation=%s error=%s", conversation_id, type(exc).__name__)
 
@@ -118,9 +146,9 @@ def mark_case(gw, case_id: int, **fields) -> None:
     """Case facts into the episode of the month the case was opened: needed_help, sought_help,
     helped (True/False), consent ('yes'/'no'/'not_asked'), gbv_type (the counsellor's)."""
     try:
-        with transaction(gw.Session) as s:
+        def mark(s):
             case = s.get(Case, case_id)
-            ep = _episode(s, case.conversation_id, case.created_at)
+            ep, tracker = _episode(s, case.conversation_id, case.created_at)
             if ep is None:
                 return
             if fields.get("needed_help"):
@@ -135,6 +163,9 @@ def mark_case(gw, case_id: int, **fields) -> None:
                 ep.gbv_type = fields["gbv_type"]
             if fields.get("risk") in RISKS and RISKS.index(fields["risk"]) > RISKS.index(ep.risk):
                 ep.risk = fields["risk"]
+            tracker.commit()
+
+        _retrying(gw, mark)
     except Exception as exc:
         logger.warning("stats_case_failed case=%s error=%s", case_id, type(exc).__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from webhook import events
 from webhook.db import transaction
 from webhook.models import Case, Conversation, IncidentReport
-from webhook.stats.episodes import _episode, local_day
+from webhook.stats.episodes import find_episode, local_day
 
 DEADLINE_DAYS = 10
 SERIOUS = ("imminent",)
@@ -60,7 +60,7 @@ def facts(gw, case_id: int) -> list[tuple[str, str]]:
         case = s.get(Case, case_id)
         rep = s.get(IncidentReport, case_id)
         conv = s.get(Conversation, case.conversation_id)
-        ep = _episode(s, case.conversation_id, case.created_at, create=False)
+        ep = find_episode(s, case.conversation_id, case.created_at)
         return [("case", str(case.id)), ("opened (day)", rep.opened_day.isoformat()),
                 ("report due", rep.due_day.isoformat()), ("channel", conv.channel), ("risk", case.risk),
                 ("topic", case.topic or "—"), ("GBVIMS type", case.gbv_type or (ep.gbv_type if ep else "—")),

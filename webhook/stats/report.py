@@ -14,13 +14,14 @@ Counting rules (docs/indicators.md):
   the share whose case was resolved with help received (the counsellor's record or the person's
   answer to the follow-up). "Not known yet" is not counted as helped.
 - Witnesses, relatives, parents and professionals are counted apart: they are not survivors.
+Every table is read from ``stat_counts``, kept up to date as episodes change
+(webhook/stats/cube.py); ``ScanCounts``, ``indicators`` and ``breakdown`` compute the same numbers
+from the episodes themselves (the reference, and how the counts are rebuilt).
 Everything published goes through webhook/stats/suppress.py.
 """
 from __future__ import annotations
 
 import contextlib
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
@@ -28,17 +29,13 @@ from typing import Optional
 from sqlalchemy import String, and_, case, cast, func, literal, select, text, union_all
 
 from webhook.db import reading
-from webhook.models import Episode
+from webhook.models import Episode, StatCount
 from webhook.stats.profile import AGE_GROUPS, GBV_TYPES, REPORTERS, RISKS
 from webhook.stats.suppress import MASK, percent, suppress_line, suppress_table
 
-DIMENSIONS = ("former_district", "locality", "gbv_type", "channel", "age_group", "reporter", "sex", "relationship",
-              "risk")
+from webhook.stats.cube import DIMENSIONS, DISCLOSED, NUMBERS, REPORTER_ORDER, SURVIVOR_ROLES  # noqa: E402
+
 PERIODS = ("month", "quarter")
-SURVIVOR_ROLES = ("survivor", "student", "unknown")
-DISCLOSED = GBV_TYPES[:7]                     # the six core types and "undetermined"
-# the order in which a person's roles win when their months disagree
-REPORTER_ORDER = ("survivor", "student", "parent", "witness_relative", "professional", "unknown")
 
 
 @contextlib.contextmanager
@@ -70,7 +67,14 @@ def _period_key(period: str):
     return Episode.month if period == "month" else case(*[(Episode.month <= 3 * q, q) for q in (1, 2, 3)], else_=4)
 
 
-def _ranked(year: int, months: Optional[tuple[int, int]] = None, period: Optional[str] = None):
+def _text(column, dialect: str):
+    """Text compared by code point on both databases (PostgreSQL's default collation may order
+    "nam_giang" and "namgiang" otherwise): the greatest of two names is the same in SQL and in
+    webhook/stats/cube.py."""
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _ranked(year: int, months: Optional[tuple[int, int]] = None, period: Optional[str] = None, dialect: str = ""):
     """The person rows with GBV type, risk, reporter and age group as their rank in ``GBV_TYPES``,
     ``RISKS``, ``REPORTER_ORDER`` and ``AGE_GROUPS`` (the length of the list: not in it)."""
     where = [Episode.year == year, Episode.consent != "no"]
@@ -82,11 +86,12 @@ def _ranked(year: int, months: Optional[tuple[int, int]] = None, period: Optiona
                    func.max(_rank(Episode.risk, RISKS)).label("risk"),
                    func.min(_rank(Episode.reporter, REPORTER_ORDER)).label("reporter"),
                    func.min(_rank(Episode.age_group, AGE_GROUPS)).label("age_group"),
-                   func.coalesce(func.max(case((Episode.sex != "unknown", Episode.sex))), "unknown").label("sex"),
-                   func.max(Episode.former_district).label("former_district"),
-                   func.max(Episode.locality).label("locality"),
-                   func.max(Episode.relationship).label("relationship"),
-                   func.min(Episode.channel).label("channel"),
+                   func.coalesce(func.max(case((Episode.sex != "unknown", _text(Episode.sex, dialect)))),
+                                 "unknown").label("sex"),
+                   func.max(_text(Episode.former_district, dialect)).label("former_district"),
+                   func.max(_text(Episode.locality, dialect)).label("locality"),
+                   func.max(_text(Episode.relationship, dialect)).label("relationship"),
+                   func.min(_text(Episode.channel, dialect)).label("channel"),
                    _flag(Episode.sought_help).label("sought"),
                    _flag(Episode.needed_help).label("needed"),
                    _flag(Episode.helped).label("helped"))
@@ -96,12 +101,12 @@ def _ranked(year: int, months: Optional[tuple[int, int]] = None, period: Optiona
 RANKED = {"gbv_type": GBV_TYPES, "risk": RISKS, "reporter": REPORTER_ORDER, "age_group": AGE_GROUPS}
 
 
-def person_years(year: int, months: Optional[tuple[int, int]] = None):
+def person_years(year: int, months: Optional[tuple[int, int]] = None, dialect: str = ""):
     """One row per person of the year (or of months ``(first, last)``), as a subquery."""
     # Each rank is aggregated once, in the inner query, and turned back into its label outside it:
     # _unrank(min(rank)) in one query repeats the aggregate once per label, which the databases do
     # not merge (each copy has its own bound parameters), so every row was ranked ~26 times.
-    ranked = _ranked(year, months).subquery()
+    ranked = _ranked(year, months, dialect=dialect).subquery()
     return select(*[_unrank(c, RANKED[c.name]).label(c.name) if c.name in RANKED else c
                     for c in ranked.c]).subquery()
 
@@ -125,7 +130,7 @@ class Indicators:
 
 
 def indicators(s, year: int, months: Optional[tuple[int, int]] = None) -> Indicators:
-    p = person_years(year, months)
+    p = person_years(year, months, s.get_bind().dialect.name)
     disclosed = p.c.gbv_type.in_(DISCLOSED)
     survivor = and_(disclosed, p.c.reporter.in_(SURVIVOR_ROLES))
     row = s.execute(select(
@@ -144,7 +149,7 @@ def breakdown(s, year: int, by: str, months: Optional[tuple[int, int]] = None) -
     """Persons of the year per value of one dimension (raw counts; publish through ``table``)."""
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    p = person_years(year, months)
+    p = person_years(year, months, s.get_bind().dialect.name)
     col = getattr(p.c, by)
     rows = s.execute(select(func.coalesce(col, "unknown"), func.count()).select_from(p)
                      .group_by(func.coalesce(col, "unknown")).order_by(func.coalesce(col, "unknown"))).all()
@@ -155,9 +160,9 @@ def by_period(s, year: int, period: str = "month") -> list[tuple[int, int]]:
     """Persons in contact per month or quarter (each period counts its own persons)."""
     if period not in PERIODS:
         raise ValueError("period must be month or quarter")
-    key = _period_key(period)
-    rows = s.execute(select(key, func.count(func.distinct(Episode.person)))
-                     .where(Episode.year == year, Episode.consent != "no").group_by(key).order_by(key)).all()
+    rows = s.execute(select(StatCount.period, StatCount.persons)
+                     .where(StatCount.year == year, StatCount.kind == period, StatCount.dim == "",
+                            StatCount.persons > 0).order_by(StatCount.period)).all()
     return [(int(k), int(n)) for k, n in rows]
 
 
@@ -170,15 +175,16 @@ class Table:
     note: str = ""
 
 
-class Counts:
-    """Raw (unsuppressed) counts of one year in ONE pass over its episodes: for the year, or for
-    each month or quarter (``period``), the indicators' numbers in total and per value of each
-    dimension in ``dims``. Tables are built from these, so a page or a report reads the episodes
-    once per period kind instead of once per table."""
+class ScanCounts:
+    """Raw (unsuppressed) counts of one year computed from its episodes in ONE pass (grouped by
+    person): for the year, or for each month or quarter (``period``), the indicators' numbers in
+    total and per value of each dimension in ``dims``. Seconds on a big year: the reports read
+    ``Counts`` (kept up to date by webhook/stats/cube.py) instead; this is how that table is
+    rebuilt and checked."""
 
     def __init__(self, s, year: int, period: Optional[str] = None, dims=()):
         self.dims = frozenset(dims)
-        r = _ranked(year, period=period).subquery()
+        r = _ranked(year, period=period, dialect=s.get_bind().dialect.name).subquery()
         disclosed = r.c.gbv_type < len(DISCLOSED)
         roles = [REPORTER_ORDER.index(v) for v in SURVIVOR_ROLES]
         survivor = and_(disclosed, r.c.reporter.in_(roles))
@@ -221,15 +227,26 @@ class Counts:
         return sorted(self.data.get((by, n), {}).items())
 
 
-CACHE_SECONDS = 60.0                 # how long a page or a chart may reuse counts read by another
-_cache: dict = {}                    # (database, year, period) -> (monotonic time, Counts)
+class Counts:
+    """The same numbers as ``ScanCounts``, read from ``stat_counts`` (a few thousand rows): every
+    dimension, for the year (``period`` None) or each month or quarter."""
+
+    def __init__(self, s, year: int, period: Optional[str] = None, dims=()):
+        self.dims = frozenset(DIMENSIONS)
+        self.data: dict[tuple[str, int], dict[str, tuple]] = {}
+        rows = s.execute(select(StatCount.dim, StatCount.period, StatCount.value,
+                                *[getattr(StatCount, n) for n in NUMBERS])
+                         .where(StatCount.year == year, StatCount.kind == (period or "year"), StatCount.persons > 0))
+        for dim, n, value, *numbers in rows:
+            self.data.setdefault((dim, int(n)), {})[value] = tuple(int(v) for v in numbers)
+
+    indicators = ScanCounts.indicators
+    values = ScanCounts.values
 
 
 class Stats:
-    """The counts of one year, each period kind read once and shared by the tables built from it
-    (``yearly_tables``, the console page): ``dims`` names, per period kind (None: the year), the
-    dimensions its tables will need, so that they are counted in the same pass. Counts are
-    reused for ``CACHE_SECONDS`` by the next page or chart of the same process."""
+    """The counts of one year for the tables of one page or report, each period kind read once
+    (``dims`` is accepted for compatibility: every dimension is always there)."""
 
     def __init__(self, gw, year: int, dims: Optional[dict] = None):
         self.gw, self.year, self.dims, self._counts = gw, year, dims or {}, {}
@@ -239,30 +256,14 @@ class Stats:
             raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
         if period is not None and period not in PERIODS:
             raise ValueError("period must be month or quarter")
-        have = self._counts.get(period)
-        if have is not None and (dim is None or dim in have.dims):
-            return have
-        key = (str(self.gw.engine.url), self.year, period)
-        hit = _cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS and (dim is None or dim in hit[1].dims):
-            self._counts[period] = hit[1]
-            return hit[1]
-        want = set(self.dims.get(period, ())) | ({dim} if dim else set()) | (set(have.dims) if have else set())
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            want |= hit[1].dims
-        with _reading(self.gw) as s:
-            counts = self._counts[period] = Counts(s, self.year, period, want)
-        _cache[key] = (time.monotonic(), counts)
-        return counts
+        if period not in self._counts:
+            with _reading(self.gw) as s:
+                self._counts[period] = Counts(s, self.year, period)
+        return self._counts[period]
 
     def prefetch(self) -> "Stats":
-        """Read the declared period kinds at the same time, each on its own connection: the
-        database does the work (the GIL is released meanwhile), so the two passes of a page or a
-        report overlap on a machine with two cores."""
-        todo = [p for p in self.dims if p not in self._counts]
-        if len(todo) > 1:
-            with ThreadPoolExecutor(len(todo)) as pool:
-                list(pool.map(self.counts, todo))
+        for period in self.dims:
+            self.counts(period)
         return self
 
 
