@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench bench-gateway bench-queue bench-stats catalogs clean
+.PHONY: run test setup model validate eval bench bench-gateway bench-queue bench-stats bench-broadcast catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -52,6 +52,11 @@ bench-queue: setup
 # SQLite and PostgreSQL (about 4 minutes).
 bench-stats: setup
 	$(PY) bench/stats.py
+
+# Campaign broadcasts: plan 100,000 subscribers, send them at a fake Twilio limited to 100/s while
+# people write in, kill the worker 3 times (about 20 minutes).
+bench-broadcast: setup
+	$(PY) bench/broadcast.py
 
 # Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
 catalogs: setup

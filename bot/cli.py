@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from bot import paths
@@ -237,6 +238,132 @@ def cmd_stats(args) -> int:
         gw.close()
 
 
+def cmd_broadcast(args) -> int:
+    """Campaign broadcasts (webhook/broadcast): calendar, list, create, preview, approve,
+    schedule, pause, resume, cancel, report, send (in the foreground, with a progress bar)."""
+    import datetime as dt
+    import json as _json
+
+    from webhook.app import Gateway
+    from webhook.broadcast import calendar, campaigns as C
+    from webhook.broadcast import sender
+    from webhook.hours import TZ
+    from webhook.settings import Settings
+
+    gw = Gateway(Settings.from_env(run_dispatcher=False))
+    try:
+        if args.action == "calendar":
+            for occ, first, last in calendar.upcoming(dt.date.today()):
+                print(f"{first:%d/%m/%Y} – {last:%d/%m/%Y}  {occ.key:<18} content: {occ.content}")
+            return 0
+        if args.action == "list":
+            for c in C.listing(gw):
+                print(f"{c.id:>5}  {c.state:<10} {c.content:<18} {c.audience:<8} {c.planned or 0:>8}  {c.name}")
+            return 0
+        if args.action == "subscribers":
+            from sqlalchemy import func, select
+
+            from webhook.db import transaction
+            from webhook.models import Contact, Subscriber
+            with transaction(gw.Session) as s:
+                rows = s.execute(select(Subscriber.status, Subscriber.audience, Contact.channel, func.count())
+                                 .join(Contact, Contact.id == Subscriber.contact_id)
+                                 .group_by(Subscriber.status, Subscriber.audience, Contact.channel)).all()
+            for status, audience, channel, n in sorted(rows):
+                print(f"{status:<13} {audience:<8} {channel:<9} {n:>8}")
+            return 0
+        if args.action == "create":
+            if not (args.name and args.content and args.actor):
+                print("create needs --name, --content and --as USERNAME", file=sys.stderr)
+                return 2
+            cid = C.create(gw, args.actor, args.name, args.content, audience=args.audience, locality=args.locality,
+                           language=args.language, channels=args.channels.split(",") if args.channels else None,
+                           occasion=args.occasion)
+            print(f"campaign {cid} created (draft): preview it, then another supervisor approves it")
+            return 0
+        if args.id is None:
+            print(f"{args.action} needs a campaign id", file=sys.stderr)
+            return 2
+        if args.action == "preview":
+            p = C.preview(gw, args.id)
+            print(f"recipients: {p.total} " + " ".join(f"{k}={v}" for k, v in sorted(p.recipients.items()))
+                  + (f" (paused, not sent: {p.paused})" if p.paused else ""))
+            for lang, n in sorted(p.sms_segments.items()):
+                print(f"SMS {lang}: {n} segment(s)")
+            if p.sms_cost is not None:
+                print(f"SMS cost estimate: {p.sms_cost:,.2f}")
+            for (channel, lang), body in sorted(p.texts.items()):
+                print(f"--- {channel} / {lang} ---\n{body}")
+            return 0
+        if args.action == "report":
+            r = C.report(gw, args.id)
+            print(_json.dumps(r, ensure_ascii=False, indent=2) if args.format == "json" else
+                  f"campaign {r['campaign']} ({r['state']}): planned {r['planned']}, still queued {r['queued']}\n"
+                  + "\n".join(f"  {k:<22} {v:>8}" for k, v in sorted(r["by_state"].items()))
+                  + ("\n" + "\n".join(f"  {k:<40} {v:>8}" for k, v in sorted(r["by_reason"].items()))
+                     if r["by_reason"] else ""))
+            return 0
+        if args.action == "send":
+            return _broadcast_progress(gw, args.id, sender, C)
+        if not args.actor:
+            print(f"{args.action} needs --as USERNAME (recorded in the audit log)", file=sys.stderr)
+            return 2
+        if args.action == "approve":
+            C.approve(gw, args.id, args.actor)
+        elif args.action == "schedule":
+            at = None
+            if args.at:
+                at = dt.datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=TZ).timestamp()
+            start = C.schedule(gw, args.id, args.actor, at)
+            print(f"campaign {args.id} scheduled for {dt.datetime.fromtimestamp(start, TZ):%Y-%m-%d %H:%M} (Vietnam)")
+            return 0
+        elif args.action == "pause":
+            C.pause(gw, args.id, args.actor)
+        elif args.action == "resume":
+            C.resume(gw, args.id, args.actor)
+        elif args.action == "cancel":
+            print(f"{C.cancel(gw, args.id, args.actor)} unsent messages cancelled")
+        print(f"campaign {args.id}: {args.action} done")
+        return 0
+    except (C.CampaignError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        gw.close()
+
+
+def _broadcast_progress(gw, campaign_id: int, sender, C) -> int:
+    """Send one campaign in this process until it is done, drawing a progress bar (Ctrl-C stops
+    after the message being sent; run it again to go on)."""
+    import threading
+
+    stop = threading.Event()
+    started = time.monotonic()
+    try:
+        while True:
+            sender.run_once(gw, budget=1.0, only=campaign_id, stop=stop)
+            r = C.report(gw, campaign_id)
+            done, total = r["finished"], max(1, r["planned"])
+            width = 30
+            bar = "#" * int(width * done / total) + "." * (width - int(width * done / total))
+            rate = r["by_state"].get("sent", 0) / max(0.001, time.monotonic() - started)
+            print(f"\r[{bar}] {done}/{r['planned']} sent {r['by_state'].get('sent', 0)} "
+                  f"skipped {r['by_state'].get('skipped', 0)} opted out {r['by_state'].get('opted_out', 0)} "
+                  f"({rate:.1f}/s) {r['state']}   ", end="", file=sys.stderr, flush=True)
+            if r["state"] in (C.DONE, C.CANCELLED):
+                print(file=sys.stderr)
+                return 0
+            if r["state"] in (C.PAUSED, C.DRAFT, C.APPROVED):
+                print(f"\ncampaign is {r['state']}", file=sys.stderr)
+                return 1
+            if r["queued"] and not r["by_state"].get("sending"):
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        stop.set()
+        print("\nstopped; run it again to go on", file=sys.stderr)
+        return 130
+
+
 # --- eval -----------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
@@ -302,6 +429,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cross", action="store_true", help="table: periods x the --by values")
     p.add_argument("--format", choices=["text", "csv", "json"], default="text")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("broadcast", help="campaign broadcasts: calendar, create, preview, approve, schedule, send, report")
+    p.add_argument("action", choices=["calendar", "list", "subscribers", "create", "preview", "approve", "schedule",
+                                      "pause", "resume", "cancel", "report", "send"])
+    p.add_argument("id", nargs="?", type=int, help="the campaign")
+    p.add_argument("--as", dest="actor", help="your console username (recorded in the audit log)")
+    p.add_argument("--name")
+    p.add_argument("--content", help="june_dv_month, gbv_action_month, nov25, students")
+    p.add_argument("--audience", default="all", choices=["all", "public", "student"])
+    p.add_argument("--locality", help="a former district id (data/kb/localities.yml)")
+    p.add_argument("--language", choices=["vi", "en"])
+    p.add_argument("--channels", help="comma-separated: sms,telegram,zalo,web (default: all)")
+    p.add_argument("--occasion", help="june_dv_month, gbv_action_month, nov25 (default: the content's)")
+    p.add_argument("--at", help='schedule: "YYYY-MM-DD HH:MM" Vietnam time (default: now)')
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_broadcast)
 
     p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
     p.add_argument("--folds", type=int, default=3)

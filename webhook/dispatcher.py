@@ -114,3 +114,38 @@ class Worker:
         self._stop.set()
         if self.thread:
             self.thread.join(timeout=10)
+
+
+class BulkLane:
+    """The worker's campaign thread (webhook/broadcast/sender.py): sends while campaigns run,
+    polls every ``idle`` seconds otherwise. Stopping lets the message being sent finish (and be
+    recorded) first, so a SIGTERM never leaves a half-sent campaign message."""
+
+    def __init__(self, gw, idle: float = 2.0, budget: float = 5.0):
+        self.gw, self.idle, self.budget = gw, idle, budget
+        self._stop = threading.Event()
+        self.thread = None
+
+    def run_forever(self) -> None:
+        from webhook.broadcast import sender
+
+        while not self._stop.is_set():
+            busy = False
+            try:
+                if sender.pending(self.gw):
+                    stats = sender.run_once(self.gw, budget=self.budget, stop=self._stop)
+                    busy = bool(stats["sent"] or stats["started"] or stats["reconciled"])
+            except Exception:
+                logger.exception("bulk_lane_failed")
+            if not busy:
+                self._stop.wait(self.idle)
+
+    def start(self) -> "BulkLane":
+        self.thread = threading.Thread(target=self.run_forever, name="bulk", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread:
+            self.thread.join(timeout=30)

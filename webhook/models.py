@@ -307,6 +307,100 @@ class StatCount(Base):
     others = Column(Integer, nullable=False, default=0)
 
 
+class Subscriber(Base):
+    """A person who asked for campaign messages (webhook/broadcast). One per contact. Status:
+    pending (wrote DK, has not confirmed the consent text) -> subscribed -> unsubscribed (HUY,
+    STOP, the provider's opt-out, a counsellor) -> subscribed again only by the person's own DK and
+    confirmation. Every change is a ``ConsentRecord``. Safe hours and "do not contact" are the
+    person's (or a counsellor's) and override every campaign."""
+    __tablename__ = "subscribers"
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, unique=True)
+    status = Column(String(16), nullable=False, default="pending")
+    audience = Column(String(16), nullable=False, default="public")     # public | student
+    locality = Column(String(32))                                      # former district id, when given
+    language = Column(String(8), nullable=False, default="vi")
+    consent_version = Column(String(16))                               # the consent text confirmed
+    consent_at = Column(Float)
+    pending_at = Column(Float)
+    opted_out_at = Column(Float)
+    opt_out_reason = Column(String(32))
+    self_opted_in = Column(Boolean, nullable=False, default=True)
+    safe_start = Column(Integer)                                       # local hour, inclusive
+    safe_end = Column(Integer)                                         # local hour, exclusive
+    do_not_contact = Column(Boolean, nullable=False, default=False)
+    created_at = Column(Float, nullable=False, default=now)
+    updated_at = Column(Float, nullable=False, default=now)
+    __table_args__ = (Index("ix_subscribers_status", "status", "id"),)
+
+
+class ConsentRecord(Base):
+    """What a person agreed to or withdrew, when, on which channel, with which consent text
+    (Decree 13/2023: consent must be shown to have been given). Append-only."""
+    __tablename__ = "consent_records"
+    id = Column(Integer, primary_key=True)
+    subscriber_id = Column(Integer, ForeignKey("subscribers.id"), nullable=False, index=True)
+    action = Column(String(24), nullable=False)      # asked | opt_in | opt_out | safe_hours | dnc_on | dnc_off | segment
+    at = Column(Float, nullable=False, default=now)
+    channel = Column(String(16), nullable=False)
+    version = Column(String(16))                     # consent text version shown or confirmed
+    method = Column(String(16), nullable=False)      # keyword | web | provider | counsellor
+    actor = Column(String(64))                       # "person", "provider" or the staff username
+    detail = Column(String(64))                      # labels only (e.g. "sms_21610", "19-21")
+
+
+class Campaign(Base):
+    """A broadcast. draft -> approved (a supervisor who is not the author) -> scheduled ->
+    running -> done; running <-> paused; draft|approved|scheduled|running|paused -> cancelled."""
+    __tablename__ = "campaigns"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(120), nullable=False)
+    occasion = Column(String(32))                    # webhook/broadcast/calendar.py key
+    content = Column(String(64), nullable=False)     # webhook/broadcast/content.py key
+    audience = Column(String(16), nullable=False, default="all")   # all | public | student
+    locality = Column(String(32))
+    language = Column(String(8))                     # None: every language
+    channels = Column(String(64))                    # comma-separated; None: every channel
+    state = Column(String(16), nullable=False, default="draft")
+    created_by = Column(String(64), nullable=False)
+    created_at = Column(Float, nullable=False, default=now)
+    approved_by = Column(String(64))
+    approved_at = Column(Float)
+    start_at = Column(Float)
+    planned_at = Column(Float)
+    planned = Column(Integer)
+    finished_at = Column(Float)
+    lease_owner = Column(String(64))                 # the worker sending it now
+    lease_until = Column(Float)
+    updated_at = Column(Float, nullable=False, default=now)
+
+
+class CampaignSend(Base):
+    """One message of a campaign to one subscriber: exactly one row per (campaign, subscriber).
+    planned -> sending (claimed, committed before the provider is called) -> sent -> delivered |
+    failed; planned -> skipped (reason) | opted_out; sending -> unknown (the worker died during
+    the call and the provider cannot tell: never sent twice)."""
+    __tablename__ = "campaign_sends"
+    id = Column(Integer, primary_key=True)
+    campaign_id = Column(Integer, ForeignKey("campaigns.id"), nullable=False)
+    subscriber_id = Column(Integer, ForeignKey("subscribers.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    state = Column(String(16), nullable=False, default="planned")
+    reason = Column(String(32))
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(Float, nullable=False, default=0.0)
+    claimed_by = Column(String(64))
+    claimed_at = Column(Float)
+    claimed_until = Column(Float)
+    provider_msg_id = Column(String(128))
+    sent_at = Column(Float)
+    updated_at = Column(Float, nullable=False, default=now)
+    __table_args__ = (UniqueConstraint("campaign_id", "subscriber_id", name="uq_send_campaign_subscriber"),
+                      Index("ix_sends_work", "campaign_id", "state", "id"),
+                      Index("ix_sends_subscriber_day", "subscriber_id", "sent_at"),
+                      Index("ix_sends_provider", "channel", "provider_msg_id"))
+
+
 class IncidentReport(Base):
     """A serious incident (an imminent case) must be reported within 10 days: the deadline and
     whether the draft was made and the report submitted."""

@@ -77,6 +77,10 @@ def receive(gw, inbound: Inbound) -> Received:
             with transaction(gw.Session) as s:
                 s.execute(update(Contact).where(Contact.channel == inbound.channel, Contact.pseudonym == pseudonym)
                           .values(status=S.STOPPED, stopped_reason=f"{inbound.channel}_blocked"))
+                contact_id = s.execute(select(Contact.id).where(Contact.channel == inbound.channel,
+                                                                Contact.pseudonym == pseudonym)).scalar()
+            if contact_id is not None:      # Zalo unfollow, Telegram block: no more campaign messages
+                _provider_opt_out(gw, contact_id, f"{inbound.channel}_blocked")
         return Received(None, None)
     for attempt in range(3):
         try:
@@ -251,13 +255,30 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             open_case(gw, msg.conversation_id, assessment.risk, assessment.topic,
                       reason=(assessment.reasons or ["rules"])[0][:64], source="rules")
     if mode == S.WITH_COUNSELLOR:
+        first = msg.state == S.PENDING
         _set_state(gw, msg, S.HELD, assessment, feed=True)   # the counsellor's screen shows it
+        if first and len(text) <= 60:
+            # HUY/STOP always works, also in a conversation with a counsellor (who sees it)
+            from webhook.broadcast.keywords import parse
+            from webhook.broadcast.subscribers import handle as subscription
+            from webhook.queue import _send
+            cmd = parse(text)
+            answer = subscription(gw, msg.conversation_id, text) if cmd and cmd.action == "opt_out" else None
+            if answer:
+                _send(gw, msg.conversation_id, "bot", answer)
         _stats(gw, msg, text, assessment)
         return True
     if not degraded and msg.state == S.PENDING and len(text) <= 24:
         from webhook.console.followup import intercept
         answer = intercept(gw, msg.conversation_id, text)
         if answer is not None:       # "1"/"2" answering a follow-up the person agreed to
+            _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
+            return True
+    if msg.state in (S.PENDING, S.DEFERRED) and len(text) <= 60 and (assessment is None or assessment.risk not in URGENT):
+        # DK / CÓ / HUY / GIỜ 19-21 / KLL: the gateway owns consent, also when Rasa is down
+        from webhook.broadcast.subscribers import handle as subscription
+        answer = subscription(gw, msg.conversation_id, text)
+        if answer is not None:
             _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
             return True
     if degraded or not gw.rasa.available():
@@ -579,9 +600,10 @@ def send_job(gw, job: Job, record: bool = True):
         _outcome(gw, job.row_id, S.SENT, provider_id=result.provider_msg_id, zalo=(channel == "zalo"))
         return True
     if result.stop_contact:
+        reason = f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"
         with transaction(gw.Session) as s:
-            s.execute(update(Contact).where(Contact.id == job.contact_id).values(
-                status=S.STOPPED, stopped_reason=f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"))
+            s.execute(update(Contact).where(Contact.id == job.contact_id).values(status=S.STOPPED, stopped_reason=reason))
+        _provider_opt_out(gw, job.contact_id, reason)
     if result.retry and job.attempts < gw.settings.send_max_attempts:
         delay = result.retry_after if result.retry_after else backoff(job.attempts)
         _outcome(gw, job.row_id, S.QUEUED_OUT, error=result.error_code, retry_in=delay)
@@ -626,7 +648,8 @@ def status_callback(gw, channel: str, provider_msg_id: str, status: str, error_c
         row = s.execute(select(Outbox).where(Outbox.channel == channel,
                                              Outbox.provider_msg_id == provider_msg_id)).scalar_one_or_none()
         if row is None:
-            return False
+            from webhook.broadcast.sender import status_callback as campaign_status
+            return campaign_status(gw, channel, provider_msg_id, status, error_code)
         if status == "delivered" and row.state == S.SENT:
             row.state = S.DELIVERED
         elif status in ("undelivered", "failed") and row.state in (S.SENT, S.DELIVERED):
@@ -637,9 +660,20 @@ def status_callback(gw, channel: str, provider_msg_id: str, status: str, error_c
                 contact = s.get(Contact, row.contact_id)
                 contact.status, contact.stopped_reason = S.STOPPED, "sms_21610"
         conv_id, flagged = row.conversation_id, row.flagged and row.state == S.FAILED
+        stopped = row.contact_id if error_code == "21610" else None
+    if stopped is not None:
+        _provider_opt_out(gw, stopped, "sms_21610")
     if flagged:
         open_case(gw, conv_id, "medium", None, reason=f"undelivered:{error_code or status}", source="delivery")
     return True
+
+
+def _provider_opt_out(gw, contact_id: int, reason: str) -> None:
+    from webhook.broadcast.subscribers import provider_opt_out
+    try:
+        provider_opt_out(gw, contact_id, reason)
+    except Exception as exc:             # the contact is stopped already; the record can wait
+        logger.warning("provider_opt_out_failed contact=%s error=%s", contact_id, type(exc).__name__)
 
 
 # --- the sweeper: replay, retries, stale claims ------------------------------------------------------

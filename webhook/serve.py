@@ -16,6 +16,7 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)   # URLs may hold a phone number
 
 
 def wsgi_app():
@@ -60,12 +61,13 @@ def run_gateway(host: str = "127.0.0.1", port: int = 8000) -> int:
 
 def run_worker(interval: float = 1.0) -> int:
     from webhook.app import Gateway
-    from webhook.dispatcher import Worker
+    from webhook.dispatcher import BulkLane, Worker
     from webhook.settings import Settings
 
     _logging()
     gw = Gateway(Settings.from_env(run_dispatcher=False))
     worker = Worker(gw, interval=interval)
+    bulk = BulkLane(gw).start()          # campaign messages, behind conversation traffic
     signal.signal(signal.SIGTERM, lambda *_: worker._stop.set())
     logger.info("worker started")
     try:
@@ -73,6 +75,7 @@ def run_worker(interval: float = 1.0) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        bulk.stop()
         gw.close()
     return 0
 

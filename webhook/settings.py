@@ -98,6 +98,18 @@ class Settings:
     send_max_attempts: int = 8
     run_dispatcher: bool = True        # tests may drive the pipeline by hand
 
+    # Campaign broadcasts (webhook/broadcast, docs/broadcasts.md): the bulk lane's own rate per
+    # channel (set it a little under the provider's limit: conversation replies use the rest),
+    # the send window in Vietnam time, at most this many campaign messages per person per day
+    # (Decree 91/2020), and the price of one SMS segment for the preview's estimate (no default:
+    # the contract's price).
+    bulk_rates: Mapping[str, float] = field(default_factory=lambda: {"sms": 9.0, "telegram": 20.0, "zalo": 5.0,
+                                                                     "web": 200.0})
+    send_window: str = "7-22"
+    daily_cap: int = 3
+    bulk_senders: int = 4              # campaign messages in flight at once (the pacer keeps the rate)
+    sms_segment_cost: str = ""
+
     _ENV = {
         "env": "HELPLINE_ENV", "database_url": "HELPLINE_DATABASE_URL", "secret_key": "HELPLINE_SECRET_KEY",
         "api_token": "HELPLINE_GATEWAY_TOKEN", "rasa_url": "HELPLINE_RASA_URL", "rasa_token": "HELPLINE_RASA_TOKEN",
@@ -118,6 +130,9 @@ class Settings:
         "stats_enabled": "HELPLINE_STATS", "report_to": "HELPLINE_REPORT_TO",
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
+        "send_window": "HELPLINE_SEND_WINDOW", "daily_cap": "HELPLINE_DAILY_CAP",
+        "bulk_senders": "HELPLINE_BULK_SENDERS",
+        "sms_segment_cost": "HELPLINE_SMS_SEGMENT_COST",
     }
 
     @classmethod
@@ -136,6 +151,8 @@ class Settings:
                     raise ConfigError(f"{var} must be a {kind}, not {raw!r}") from None
         # "sms=10,telegram=25,zalo=10,web=0": messages per second per channel; 0 = no limit
         values.update(_pairs(environ, "rate_limits", "HELPLINE_RATE_LIMITS", "sms=10,telegram=25"))
+        # "sms=9,telegram=20": the campaign lane's messages per second per channel
+        values.update(_pairs(environ, "bulk_rates", "HELPLINE_BULK_RATES", "sms=9,telegram=20"))
         # "imminent=120,high=600": seconds before an unclaimed case alerts the supervisors
         values.update(_pairs(environ, "alert_after", "HELPLINE_ALERT_AFTER", "imminent=120,high=600"))
         values.update(overrides)

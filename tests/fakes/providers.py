@@ -179,6 +179,13 @@ class FakeProvider:
         self._conns: set = set()
         self._conns_lock = threading.Lock()
         self.url = ""
+        # a provider's rate limit (bench/broadcast.py): sends beyond ``rate_limit`` per second
+        # (a bucket of ``burst``) are refused with 429, as a real provider does
+        self.rate_limit: float | None = None
+        self.burst = 5.0
+        self.throttled = 0
+        self._tokens, self._refilled = 0.0, time.monotonic()
+        self.keep_calls = True          # False: do not keep every request (a 100,000-message bench)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "FakeProvider":
@@ -224,7 +231,8 @@ class FakeProvider:
     # -- recording -------------------------------------------------------------------------------
     def _record_call(self, call: Call) -> None:
         with self._cond:
-            self.calls.append(call)
+            if self.keep_calls:
+                self.calls.append(call)
 
     def _record_sent(self, item: dict) -> None:
         with self._cond:
@@ -296,6 +304,14 @@ class FakeProvider:
             if self._fail_remaining > 0:
                 self._fail_remaining -= 1
                 return self._fail_status
+            if self.rate_limit:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate_limit)
+                self._refilled = now
+                if self._tokens < 1.0:
+                    self.throttled += 1
+                    return 429
+                self._tokens -= 1.0
         return None
 
     def reset(self) -> None:
@@ -403,8 +419,20 @@ class FakeTwilio(FakeProvider):
                 return _twilio_error(404, 20404, f"The requested resource {call.path} was not found")
             return 200, resource, None
         if call.method != "POST":
-            return 200, {"messages": [], "end": 0, "start": 0, "page": 0, "page_size": 50}, None
+            return self._list(call.query or {})
         return self._create(call.form or {})
+
+    def _list(self, query: dict) -> Response:
+        """``GET Messages.json?To=…``: the messages sent to a number, newest first (one page), as
+        Twilio lists them; what a sender asks after a crash to learn whether a message went."""
+        to = query.get("To")
+        with self._cond:
+            found = [r for r in self._by_sid.values() if to is None or r["to"] == to]
+        found = list(reversed(found))[: int(query.get("PageSize", 50) or 50)]
+        return 200, {"messages": found, "end": max(0, len(found) - 1), "start": 0, "page": 0,
+                     "page_size": len(found), "first_page_uri": None, "next_page_uri": None,
+                     "previous_page_uri": None, "uri": "/2010-04-01/Accounts/{}/Messages.json".format(
+                         self.account_sid)}, None
 
     def _create(self, form: dict) -> Response:
         failure = self._send_gate()

@@ -324,3 +324,64 @@ def test_two_counsellors_the_other_sees_the_case_go_and_cannot_take_it(live, bro
 
     assert browser_errors(lan) == []
     assert browser_errors(minh) == []
+
+
+def test_a_campaign_from_draft_to_delivery_report_in_the_browser(live, browser, fakes):
+    """Two supervisors in two browsers: one drafts a campaign for the people who subscribed on
+    Telegram (DK, then CÓ, through the real webhook) and cannot approve it herself; the other
+    approves and schedules it at the next action-month date; the bulk lane sends it at that time
+    (the test runs it with the clock set there, so the test does not depend on today's date) and
+    the open campaign page follows the delivery report without anyone reloading it."""
+    import datetime as dt
+
+    from selenium.webdriver.support.ui import Select
+
+    from webhook.broadcast import calendar, sender
+    from webhook.console import auth
+    from webhook.hours import TZ
+
+    gw, base, tg = live.gw, live.base, fakes["telegram"]
+    for name in ("thu", "an"):
+        auth.create_staff(gw, name, PASSWORD, "supervisor", name.title())
+    live.telegram(7790001, "ĐĂNG KÝ", 1)
+    live.telegram(7790001, "có", 2)
+    settle(gw)
+    tg.wait_for(2)
+    tg.reset()
+
+    a = browser()
+    log_in(a, base, "thu")
+    css(a, "#nav-campaigns")[0].click()
+    wait(a, lambda d: css(d, "#new-campaign"), "no campaign form")
+    css(a, "#campaign-name")[0].send_keys("Tháng hành động")
+    Select(css(a, "#campaign-content")[0]).select_by_value("gbv_action_month")
+    css(a, "#campaign-create")[0].click()
+    wait(a, lambda d: css(d, "#campaign"), "the draft did not open")
+    assert css(a, "#recipients-total")[0].text == "1" and css(a, "#needs-approver") and not css(a, "#approve")
+    previews = {p.get_attribute("data-channel"): p.text for p in css(a, "pre.preview")}
+    assert previews["telegram"].startswith("Chào bạn") and all(ord(ch) < 128 for ch in previews["sms"])
+    campaign_url = a.current_url
+
+    b = browser()
+    log_in(b, base, "an")
+    b.get(campaign_url)
+    css(b, "#approve")[0].click()
+    wait(b, lambda d: css(d, "#schedule"), "approving did not offer scheduling")
+    assert css(b, "#campaign-approver")[0].text == "an"
+    day = next(first for occ, first, last in calendar.upcoming(dt.date.today() + dt.timedelta(days=1))
+               if occ.key == "gbv_action_month")
+    start = dt.datetime(day.year, day.month, day.day, 10, 0, tzinfo=TZ)
+    field = css(b, "#start")[0]
+    b.execute_script("arguments[0].value = arguments[1];", field, start.strftime("%Y-%m-%dT%H:%M"))
+    css(b, "#schedule")[0].click()
+    wait(b, lambda d: css(d, "#pause"), "no pause button: not scheduled")
+    assert css(b, "#campaign-state")[0].text == "đã hẹn"
+    b.execute_script("window.__sameLoad = true;")
+
+    out = sender.run_once(gw, now=start.timestamp() + 60, budget=5)           # the bulk lane, at that time
+    assert out["sent"] == 1
+    sent = tg.wait_for(1)[0]
+    assert sent["chat_id"] in (7790001, "7790001") and sent["text"].startswith("Chào bạn")
+    wait(b, lambda d: css(d, "#report tr[data-state='sent']"), "the delivery report did not follow the send")
+    assert css(b, "#report-queued")[0].text == "0"
+    assert browser_errors(a) == [] and browser_errors(b) == []

@@ -45,6 +45,10 @@ class SmsAdapter(Adapter):
     path = "/webhooks/sms"
 
     def __init__(self, settings):
+        # twilio-python logs every request at INFO (URL, headers; a message lookup has the phone
+        # number in its URL): nothing of it may reach our logs
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)    # its DEBUG line is the URL
         self.settings = settings
         self.validator = RequestValidator(settings.twilio_auth_token)
         # twilio's HTTP client has no timeout unless given one
@@ -123,3 +127,17 @@ class SmsAdapter(Adapter):
             return SendResult(False, retry=True, error_code=type(exc).__name__)
         return SendResult(True, provider_msg_id=msg.sid)
 
+
+    def lookup_sent(self, address: str, body: str, since: float) -> Optional[str]:
+        """The sid of a message with this body that Twilio took for ``address`` since ``since``
+        (a worker died during the call: did it go?). None when Twilio has none."""
+        import datetime as dt
+
+        after = dt.datetime.fromtimestamp(since, dt.timezone.utc)
+        for msg in self.client.messages.list(to=address, date_sent_after=after.date(), limit=50):
+            created = msg.date_created
+            if created is not None and created.timestamp() < since - 1:
+                continue
+            if (msg.body or "") == body and str(msg.direction or "").startswith("outbound"):
+                return msg.sid
+        return None

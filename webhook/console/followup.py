@@ -63,6 +63,29 @@ def within(now: float, safe_from: int, safe_to: int) -> bool:
     return safe_from <= hour < safe_to
 
 
+def cancel_for_contact(s, contact_id: int, now: float) -> int:
+    """Every scheduled or unanswered follow-up of the contact's conversations (HUY, an opt-out)."""
+    convs = select(Conversation.id).where(Conversation.contact_id == contact_id)
+    n = s.execute(update(Followup).where(Followup.conversation_id.in_(convs),
+                                         Followup.state.in_([SCHEDULED, SENT])).values(state=CANCELLED)
+                  .execution_options(synchronize_session=False)).rowcount
+    if n:
+        events.record(s, "followup_cancelled", events.SYSTEM, None, "stop keyword", at=now)
+    return n
+
+
+def _held_back(s, contact_id: int, now: float) -> bool:
+    """The person said "do not contact" (KLL) or set hours that do not include now."""
+    from webhook.broadcast.subscribers import in_safe_hours
+    from webhook.models import Subscriber
+
+    sub = s.execute(select(Subscriber).where(Subscriber.contact_id == contact_id)).scalar_one_or_none()
+    if sub is None:
+        return False
+    hour = dt.datetime.fromtimestamp(now, VIETNAM).hour
+    return sub.do_not_contact or not in_safe_hours(sub.safe_start, sub.safe_end, hour)
+
+
 def send_due(gw, now: Optional[float] = None) -> int:
     """Send the follow-ups that are due and inside their safe hours (the worker calls this)."""
     from webhook.queue import _send
@@ -83,8 +106,8 @@ def send_due(gw, now: Optional[float] = None) -> int:
                           .values(state=CANCELLED))
                 events.record(s, "followup_cancelled", events.SYSTEM, case_id, "contact stopped", at=now)
                 continue
-            if conv.mode != S.BOT:
-                continue            # the person is talking to a counsellor or queued: not now
+            if conv.mode != S.BOT or _held_back(s, contact.id, now):
+                continue            # talking to a counsellor or queued, or paused / outside their hours
             won = s.execute(update(Followup).where(Followup.id == fid, Followup.state == SCHEDULED)
                             .values(state=SENT, sent_at=now)).rowcount == 1
             if won:
@@ -98,17 +121,15 @@ def send_due(gw, now: Optional[float] = None) -> int:
 def intercept(gw, conversation_id: int, text: str, now: Optional[float] = None) -> Optional[str]:
     """Called for every short inbound message before Rasa. Returns the reply to send when the
     message answered a follow-up ("1"/"có" or "2"/"chưa"), None to let the bot answer. STOP/HUY
-    cancels scheduled follow-ups and still goes on to the bot (which confirms the opt-out)."""
+    cancels scheduled follow-ups and goes on to webhook/broadcast/subscribers.py (which records
+    the opt-out and confirms it)."""
     word = normalise(text)
     if len(word) > 12 or not (word in YES or word in NO or word in STOP_WORDS):
         return None
     now = time.time() if now is None else now
     if word in STOP_WORDS:
         with transaction(gw.Session) as s:
-            n = s.execute(update(Followup).where(Followup.conversation_id == conversation_id,
-                                                 Followup.state.in_([SCHEDULED, SENT])).values(state=CANCELLED)).rowcount
-            if n:
-                events.record(s, "followup_cancelled", events.SYSTEM, None, "stop keyword", at=now)
+            cancel_for_contact(s, s.get(Conversation, conversation_id).contact_id, now)
         return None
     answer = "yes" if word in YES else "no"
     with transaction(gw.Session) as s:

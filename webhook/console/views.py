@@ -298,6 +298,10 @@ def case_page(case_id: int):
                      "followups": [{"due_at": f.due_at, "state": f.state, "answer": f.answer,
                                     "hours": f"{f.safe_from}-{f.safe_to}"} for f in s.execute(
                          select(Followup).where(Followup.case_id == case_id).order_by(Followup.id)).scalars()]})
+        from webhook.console.broadcast_views import contact_preferences
+        sub = contact_preferences(s, case.conversation_id)
+        info["prefs"] = {"subscription": sub.status if sub else "none", "do_not_contact": bool(sub and sub.do_not_contact),
+                         "safe_hours": f"{sub.safe_start}-{sub.safe_end}" if sub and sub.safe_start is not None else ""}
         events.record(s, "view", g.user.username, case_id, "case page")
         feed_from = events.last_id(s)
     with transaction(g_.Session) as s:

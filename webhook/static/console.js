@@ -304,7 +304,37 @@
     });
   }
 
+  // Campaign page: the delivery report follows the send (counts only, never a recipient).
+  function campaignPage() {
+    var box = $("#campaign");
+    if (["scheduled", "running"].indexOf(box.dataset.state) < 0) return;
+    function poll() {
+      fetch(box.dataset.reportUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+          if (!r) return;
+          $("#report-planned").textContent = r.planned;
+          $("#report-queued").textContent = r.queued;
+          var body = $("#report tbody");
+          body.textContent = "";
+          Object.keys(r.by_state).sort().forEach(function (k) {
+            var tr = el("tr"); tr.dataset.state = k;
+            tr.appendChild(el("td", "", t(k))); tr.appendChild(el("td", "", String(r.by_state[k])));
+            body.appendChild(tr);
+          });
+          if (r.state !== box.dataset.state && ["done", "cancelled", "paused"].indexOf(r.state) >= 0) {
+            window.location.reload();
+            return;
+          }
+          window.setTimeout(poll, 2000);
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+    window.setTimeout(poll, 2000);
+  }
+
   stamp();
   if ($("#queue-data")) queuePage();
   if ($("#case")) casePage();
+  if ($("#campaign")) campaignPage();
 })();
