@@ -463,7 +463,7 @@ def run_serve(name: str, model: Path, tmp: Path, n_messages: int) -> Dict[str, A
     base = f"http://127.0.0.1:{port}"
     log = tmp / f"serve_{name}.log"
     cmd = [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port), "-m", str(model),
-           "--enable-api", "--auth-token", token]
+           "--enable-api", f"--auth-token={token}"]
     res: Dict[str, Any] = {"port": port}
     session = requests.Session()
     session.trust_env = False  # never route loopback through an HTTP(S)_PROXY from the environment

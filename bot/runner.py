@@ -62,7 +62,8 @@ def start_rasa(model: Path, rasa_port: int, token: str, endpoints: Path, log_dir
     """Rasa's HTTP API is protected by a token (an open API would expose every conversation)."""
     return subprocess.Popen(
         [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
-         "--enable-api", "--auth-token", token, "--endpoints", str(endpoints),
+         # "--auth-token=…": a token_urlsafe may begin with "-", which argparse would take for an option
+         "--enable-api", f"--auth-token={token}", "--endpoints", str(endpoints),
          "--credentials", str(paths.CREDENTIALS), "--logging-config-file", str(paths.ROOT / "bot" / "logging.yml")],
         cwd=paths.ROOT, env=env, stdout=open(log_dir / "rasa.log", "ab"), stderr=subprocess.STDOUT,
         start_new_session=True)

@@ -14,7 +14,8 @@ from bot.nlu.normalize import normalize
 KEYWORDS = {
     "subscribe": {"dk", "dang ky", "dang ki", "dky", "dki", "dang ky nhan tin", "dang ki nhan tin",
                   "dang ky nhan thong bao", "start", "batdau", "bat dau nhan tin", "join"},
-    "unsubscribe": {"huy", "stop", "tu choi", "dung", "ngung", "huy dang ky", "huy dang ki", "huy dk",
+    # not a bare "dung": "đúng" (yes), "đừng" (don't) and "dùng" lose their accents to it
+    "unsubscribe": {"huy", "stop", "tu choi", "ngung nhan", "huy dang ky", "huy dang ki", "huy dk",
                     "unsubscribe", "stopall", "dung nhan tin", "ngung nhan tin", "tuchoi", "huy nhan tin"},
     "delete_data": {"xoa", "xoa du lieu", "xoa het", "xoa du lieu cua toi", "xoa tin nhan", "delete",
                     "xoa het du lieu", "xoa thong tin", "xoa so dien thoai"},

@@ -96,3 +96,23 @@ def test_servers_listen_on_loopback_only(bot):
     assert {p for _, p in found} == ports
     loopback = {"0100007F", "00000000000000000000000001000000"}
     assert all(a in loopback for a, _ in found), found
+
+
+def test_a_token_that_begins_with_a_dash_reaches_rasa_as_the_token(monkeypatch, tmp_path):
+    """secrets.token_urlsafe can begin with "-": passed as a separate argument, argparse took it
+    for an option and Rasa refused to start (a CI run failed on it once in a while)."""
+    from bot import runner
+
+    seen = {}
+
+    class Popen:
+        def __init__(self, cmd, **kw):
+            seen["cmd"] = cmd
+
+    monkeypatch.setattr(runner.subprocess, "Popen", Popen)
+    runner.start_rasa(tmp_path / "m.tar.gz", 5999, "-starts-with-a-dash", tmp_path / "e.yml", tmp_path, {})
+    assert "--auth-token=-starts-with-a-dash" in seen["cmd"]
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--auth-token")
+    assert ap.parse_known_args(["--auth-token=-starts-with-a-dash"])[0].auth_token == "-starts-with-a-dash"

@@ -51,7 +51,7 @@ def tg(chat, text, update_id):
     ("CÓ", "confirm", {}), ("đồng ý", "confirm", {}), ("GIỜ 19-21", "safe_hours", {"hours": (19, 21)}),
     ("gio 7h-9h", "safe_hours", {"hours": (7, 9)}), ("giờ 21 đến 6", "safe_hours", {"hours": (21, 6)}),
     ("GIO BAT KY", "safe_clear", {}), ("KLL", "pause", {}), ("không liên lạc", "pause", {}),
-    ("tiếp tục", "resume", {}),
+    ("liên lạc lại", "resume", {}), ("TIEP TUC NHAN TIN", "resume", {}), ("dừng nhắn tin", "opt_out", {}),
 ])
 def test_keyword_variants(text, action, extra):
     cmd = parse(text)
@@ -61,7 +61,12 @@ def test_keyword_variants(text, action, extra):
 
 
 @pytest.mark.parametrize("text", ["đăng ký khám thai ở đâu", "hủy vé xe", "dk tra my", "gio 25-3", "chồng tôi đánh tôi",
-                                  "stop it please he hits me", "", "   ", "x" * 500])
+                                  "stop it please he hits me", "", "   ", "x" * 500,
+                                  # a district alone after DK is a segment; more words make it a message
+                                  "DK hoc sinh bi danh o Tam Ky", "dk tam ky chong toi danh toi",
+                                  "đăng ký khám thai ở Tam Kỳ", "đăng ký kết hôn ở Điện Bàn được không",
+                                  # without accents "đúng" (yes), "đừng" (don't) and "dùng" are all "dung"
+                                  "Đúng", "đừng", "Dùng", "tiếp tục", "tạm dừng"])
 def test_sentences_that_contain_a_keyword_are_not_commands(text):
     assert parse(text) is None
 
@@ -323,9 +328,13 @@ def _die_during_call(gw, channel, after_provider: bool):
     real = adapter.send
     calls = {"n": 0}
 
+    lock = __import__("threading").Lock()
+
     def send(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
+        with lock:
+            calls["n"] += 1
+            mine = calls["n"]
+        if mine == 2:
             if after_provider:
                 real(*a, **k)                                                    # the provider took it...
             raise Died()                                                         # ...and the worker died
@@ -600,3 +609,88 @@ def test_pausing_stops_the_lane_within_a_second_and_resume_goes_on(staff, fakes)
     sender.run_once(gw, now=NOV, budget=10, pacer=pacer)
     got = [m["chat_id"] for m in fakes["telegram"].sent]
     assert len(got) == len(set(got)) == 60 and C.report(gw, cid)["state"] == "done"
+
+
+# --- review findings, as tests ------------------------------------------------------------------------------
+
+def test_a_yes_to_something_else_is_not_consent(client, gw, fakes):
+    """DK, then another message, then "có" (e.g. the bot's "do you want a counsellor?" button):
+    the "có" goes to the bot and no one is subscribed."""
+    chat = 7_023_456
+    for i, text in enumerate(["DK", "tôi muốn hỏi về luật", "Có"]):
+        post_telegram(client, tg(chat, text, 100 + i))
+        settle(gw)
+    (sub,) = rows(gw, Subscriber)
+    assert sub.status == "pending" and [r.action for r in rows(gw, ConsentRecord)] == ["asked"]
+    assert fakes["rasa"].calls and fakes["rasa"].calls[-1]["message"] == "Có"          # the bot got it
+
+
+def test_no_campaign_message_lands_in_a_counsellor_conversation(staff, fakes):
+    from sqlalchemy import update
+
+    from webhook.models import Conversation
+    gw = staff
+    conv = subscribe(gw, "telegram")
+    with transaction(gw.Session) as s:
+        s.execute(update(Conversation).where(Conversation.id == conv).values(mode="with_counsellor"))
+    cid = ready(gw)
+    sender.run_once(gw, now=NOV, budget=3)
+    assert [(r.state, r.reason) for r in rows(gw, CampaignSend)] == [("planned", "in_conversation")]
+    with transaction(gw.Session) as s:
+        s.execute(update(Conversation).where(Conversation.id == conv).values(mode="bot"))
+    sender.run_once(gw, now=NOV + 601, budget=3)
+    assert C.report(gw, cid)["by_state"] == {"sent": 1}
+
+
+def test_hours_that_never_meet_the_window_are_skipped_not_deferred_forever(staff):
+    gw = staff
+    conv = subscribe(gw, "telegram")
+    SUB.handle(gw, conv, "GIO 23 6", now=NOV)
+    cid = ready(gw)
+    sender.run_once(gw, now=NOV, budget=3)
+    assert C.report(gw, cid)["by_reason"] == {"skipped:safe_hours_outside_window": 1}
+
+
+@pytest.mark.parametrize("channel,expected", [("sms", {"sent": 2}), ("telegram", {"sent": 1, "unknown": 1})])
+def test_a_timeout_after_the_provider_took_it_is_not_resent_blindly(staff, fakes, channel, expected):
+    from webhook.channels.base import SendResult
+
+    gw = staff
+    for _ in range(2):
+        subscribe(gw, channel)
+    cid = ready(gw)
+    adapter = gw.adapters[channel]
+    real, calls = adapter.send, {"n": 0}
+
+    import threading
+    lock = threading.Lock()
+
+    def send(*a, **k):
+        with lock:                                          # the lane sends from several threads
+            calls["n"] += 1
+            mine = calls["n"]
+        result = real(*a, **k)
+        if mine == 1:                                       # it went, but the answer timed out
+            return SendResult(False, retry=True, ambiguous=True, error_code="ReadTimeout")
+        return result
+    adapter.send = send
+    try:
+        sender.run_once(gw, now=NOV, budget=3)
+        sender.run_once(gw, now=NOV + 5, budget=3)          # reconcile: asks Twilio / cannot ask Telegram
+    finally:
+        adapter.send = real
+    fake = fakes["twilio" if channel == "sms" else "telegram"]
+    to = [m["to"] if channel == "sms" else m["chat_id"] for m in fake.sent]
+    assert len(to) == len(set(to)) == 2                    # each once, never a second copy
+    assert C.report(gw, cid)["by_state"] == expected
+
+
+def test_a_campaign_is_not_resumed_after_its_action_period(staff):
+    gw = staff
+    subscribe(gw, "telegram")
+    cid = ready(gw)
+    C.plan(gw, cid, now=NOV)
+    C.pause(gw, cid, "minh", now=NOV)
+    with pytest.raises(C.CampaignError, match="over"):
+        C.resume(gw, cid, "minh", now=at(2026, 12, 20))
+    C.resume(gw, cid, "minh", now=at(2026, 12, 1))

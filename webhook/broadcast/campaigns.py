@@ -201,9 +201,12 @@ def pause(gw, campaign_id: int, actor: str, now: Optional[float] = None) -> None
 
 
 def resume(gw, campaign_id: int, actor: str, now: Optional[float] = None) -> None:
+    """Go on, inside the campaign's action period only (a June campaign is not resumed in August)."""
     now = time.time() if now is None else now
     with transaction(gw.Session) as s:
         c = _get(s, campaign_id)
+        if c.planned_at and not calendar.allowed(dt.datetime.fromtimestamp(now, TZ).date(), c.occasion):
+            raise CampaignError("its action period is over: cancel it, or make a new campaign for the next one")
         _move(c, (PAUSED,), RUNNING if c.planned_at else SCHEDULED, now)
         events.record(s, "campaign_resumed", actor, None, f"campaign={c.id}", at=now)
 

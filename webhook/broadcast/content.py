@@ -46,8 +46,8 @@ UNSUBSCRIBED = _l("Done: you will not receive campaign messages or reminders fro
 SAFE_HOURS_SET = _l("Saved: we will only send messages between %(start)s:00 and %(end)s:00. Write GIO BAT KY "
                     "to remove this.")
 SAFE_HOURS_CLEARED = _l("Saved: messages may come between 07:00 and 22:00.")
-PAUSED = _l("Saved: we will not contact you first in any way. You can still write to us. Write TIEP TUC to "
-            "allow messages again.")
+PAUSED = _l("Saved: we will not contact you first in any way. You can still write to us. Write LIEN LAC LAI "
+            "to allow messages again.")
 RESUMED = _l("Saved: messages you asked for may come again.")
 
 # --- campaign messages --------------------------------------------------------------------------------

@@ -7,16 +7,18 @@ or "đăng ký khám thai ở đâu" are questions for the bot.
                 HS / HỌC SINH / SV / SINH VIÊN (students), EN / ENGLISH (language), a former
                 district's name ("DK TAM KY").
 - confirm:      CÓ, ĐỒNG Ý, OK, YES (only while an opt-in waits for confirmation).
-- opt out:      HỦY, HUY, STOP, TỪ CHỐI, DỪNG, NGỪNG, UNSUBSCRIBE … (``bot.nlu.commands``).
+- opt out:      HỦY, HUY, STOP, TỪ CHỐI, DỪNG NHẮN TIN, UNSUBSCRIBE … (``bot.nlu.commands``; not a
+                bare "dung", which is also "đúng" and "đừng" without accents).
 - safe hours:   GIỜ 19-21, GIO 7H-9H, GIO 19 21 (local hours, start inclusive, end exclusive);
                 GIỜ BẤT KỲ / GIO XOA clears them.
-- pause:        KHÔNG LIÊN LẠC, KLL, TẠM DỪNG: "do not contact" (nothing proactive at all);
-                LIÊN LẠC LẠI, TIẾP TỤC lifts it.
+- pause:        KHÔNG LIÊN LẠC, KLL: "do not contact" (nothing proactive at all); LIÊN LẠC LẠI or
+                TIẾP TỤC NHẮN TIN lifts it.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 from bot.nlu.commands import KEYWORDS
@@ -25,11 +27,15 @@ from bot.nlu.normalize import normalize
 OPT_IN = {"dk", "dang ky", "dang ki", "dky", "dki", "dangky", "dangki", "dang ky nhan tin", "dang ki nhan tin",
           "dang ky nhan thong bao", "dang ky nhan tin chien dich", "join", "subscribe", "start", "bat dau nhan tin"}
 CONFIRM = {"co", "dong y", "toi dong y", "ok", "oke", "okay", "yes", "y", "dy", "dong y nhan tin", "co dong y"}
-OPT_OUT = set(KEYWORDS["unsubscribe"]) | {"huy", "stop", "tu choi", "tuchoi", "huy bo", "cancel", "end", "quit",
-                                          "unsubscribe", "opt out", "optout", "khong nhan", "khong nhan tin",
-                                          "ngung nhan", "dung gui", "dung gui tin", "huy dang ky nhan tin"}
-PAUSE = {"khong lien lac", "kll", "tam dung", "dung lien lac", "khong lien he", "do not contact", "pause"}
-RESUME = {"lien lac lai", "tiep tuc", "resume", "tiep tuc lien lac"}
+# Bare "dung" is left out: "đúng" (right, yes), "đừng" (don't) and "dùng" all lose their accents to
+# it; "dừng nhắn tin" and the other longer forms stay.
+AMBIGUOUS = {"dung", "ngung"}
+OPT_OUT = (set(KEYWORDS["unsubscribe"]) | {"huy", "stop", "tu choi", "tuchoi", "huy bo", "cancel", "quit",
+                                           "unsubscribe", "opt out", "optout", "khong nhan", "khong nhan tin",
+                                           "ngung nhan", "dung gui", "dung gui tin", "huy dang ky nhan tin"}) - AMBIGUOUS
+PAUSE = {"khong lien lac", "kll", "tam dung lien lac", "dung lien lac", "khong lien he", "do not contact"}
+# "tiếp tục" alone means "go on" in a conversation: lifting a do-not-contact needs the longer form
+RESUME = {"lien lac lai", "tiep tuc nhan tin", "tiep tuc lien lac", "resume messages"}
 SAFE_HOURS = re.compile(r"^(?:gio|gio an toan|safe hours|hours)\s+(\d{1,2})\s*h?\s+(?:den\s+|toi\s+|to\s+)?(\d{1,2})\s*h?$")
 SAFE_CLEAR = {"gio bat ky", "gio bat ki", "gio xoa", "xoa gio", "gio nao cung duoc", "any time", "anytime"}
 STUDENT = {"hs", "hoc sinh", "sv", "sinh vien", "student", "students", "truong", "hoc sinh sinh vien"}
@@ -68,14 +74,26 @@ def _opt_in(norm: str) -> Optional[Command]:
     return None
 
 
-def _district(words: str) -> Optional[str]:
-    """A former district when ``words`` are just its name (an alias of data/kb/localities.yml)."""
-    from bot.nlu.gazetteer import load_default
+@lru_cache(maxsize=1)
+def _district_names() -> dict:
+    """Every alias of the 18 former districts (data/kb/localities.yml), normalised -> id."""
+    import yaml
 
-    found = [f for f in load_default().find(words) if f.entity == "locality"]
-    if len(found) != 1:
-        return None
-    return found[0].value
+    from bot.paths import ROOT
+
+    data = yaml.safe_load((ROOT / "data" / "kb" / "localities.yml").read_text("utf-8"))
+    names = {}
+    for item in data.get("localities", []):
+        for alias in [item.get("name_vi", ""), item["id"].replace("_", " ")] + list(item.get("aliases") or []):
+            if alias:
+                names[normalize(alias)] = item["id"]
+    return names
+
+
+def _district(words: str) -> Optional[str]:
+    """A former district when ``words`` are exactly its name (nothing else: "dk tam ky chong toi
+    danh toi" or "đăng ký khám thai ở Tam Kỳ" are messages for the bot, not commands)."""
+    return _district_names().get(normalize(words).strip())
 
 
 def parse(text: Optional[str]) -> Optional[Command]:

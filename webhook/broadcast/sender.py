@@ -44,14 +44,19 @@ from webhook.models import Campaign, CampaignSend, Case, Contact, Conversation, 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 10.0            # a campaign's sender renews it every batch
-CLAIM_SECONDS = 15.0            # a send row in "sending" longer than this: its worker died
+CLAIM_SECONDS = 60.0            # longer than any provider call (SMS 10 s, Telegram 30 s): then its worker died
 BATCH = 200
 DEFAULT_RATES = {"sms": 9.0, "telegram": 20.0, "zalo": 5.0, "web": 200.0}
 SENT_STATES = (C.SENDING, C.SENT, C.DELIVERED)
 
 
+def _host() -> str:
+    return socket.gethostname()[:40]
+
+
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """host:pid:thread, short enough for the 64-character columns on any hostname."""
+    return f"{_host()}:{os.getpid()}:{threading.get_ident() % 1_000_000}"
 
 
 def owner_dead(owner: Optional[str]) -> bool:
@@ -63,7 +68,7 @@ def owner_dead(owner: Optional[str]) -> bool:
         pid = int(pid)
     except ValueError:
         return False
-    if host != socket.gethostname() or pid == os.getpid():
+    if host != _host() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -302,52 +307,86 @@ def _defer(gw, send_id: int, until: float, reason: str, now: float) -> str:
     return "deferred"
 
 
+def _never_in_window(safe_start, safe_end, start_h: int, end_h: int) -> bool:
+    """The person's hours and the send window never meet (e.g. GIO 23 6 with 07-22)."""
+    return safe_start is not None and not any(in_safe_hours(safe_start, safe_end, h) for h in range(start_h, end_h))
+
+
 def _one(gw, cid: int, body_for, row, owner: str, pacer: Pacer, now: float, frozen, clock) -> str:
-    (send_id, sub_id, channel, attempts, sub_status, dnc, safe_start, safe_end, self_in, language, contact_id,
-     contact_status, address_enc, last_inbound, replies_since, reply_ref) = row
-    if sub_status != "subscribed" or contact_status == S.STOPPED:
-        _settle(gw, send_id, C.OPTED_OUT, now, "opted_out")
-        return "opted_out"
-    if dnc:
-        _settle(gw, send_id, C.SKIPPED, now, "do_not_contact")
-        return "skipped"
-    hour = local(now).hour
-    if not in_safe_hours(safe_start, safe_end, hour):
-        return _defer(gw, send_id, next_hour(now, safe_start), "safe_hours", now)
-    if channel == "zalo":
-        from webhook.channels.zalo import within_window
-        if not within_window(last_inbound, replies_since, now=now):
-            _settle(gw, send_id, C.SKIPPED, now, "zalo_outside_window")
-            return "skipped"
+    (send_id, sub_id, channel, attempts, _status, _dnc, _start, _end, self_in, language, contact_id,
+     _contact_status, address_enc, last_inbound, replies_since, reply_ref) = row
     adapter = gw.adapters.get(channel)
     if adapter is None:
         _settle(gw, send_id, C.SKIPPED, now, "channel_disabled")
         return "skipped"
-    # claim: the checks that must hold at the moment of sending, and the row's "sending" state,
-    # in one committed transaction before the provider is called
+    body = body_for(language, channel)
+    # wait for conversation replies and for the channel's pace BEFORE claiming: the claim is what
+    # a dead worker leaves behind, it must cover the provider call only
+    waited = 0.0
+    while _conversation_waiting(gw, channel, frozen if frozen is not None else clock()) and waited < 2.0:
+        time.sleep(0.05)
+        waited += 0.05
+        _WAITING.clear()
+    if channel != "web":
+        pacer.wait(channel)
+    now = frozen if frozen is not None else clock()
+    start_h, end_h = window(gw.settings.send_window)
+    # claim: everything that must hold when the message goes, read fresh (the person may have
+    # written KLL or GIO a moment ago; on PostgreSQL the subscriber row is locked, so two workers
+    # cannot both pass the daily cap), and the row's "sending" state, in one committed transaction
     with gw.tx() as s:
+        q = select(Subscriber.status, Subscriber.do_not_contact, Subscriber.safe_start, Subscriber.safe_end,
+                   Contact.status, Contact.last_inbound_at, Contact.replies_since_inbound) \
+            .join(Contact, Contact.id == Subscriber.contact_id).where(Subscriber.id == sub_id)
+        if s.dialect.name == "postgresql":
+            q = q.with_for_update(of=Subscriber.__table__)
+        status, dnc, safe_start, safe_end, contact_status, last_inbound, replies_since = s.execute(q).one()
+
+        def settle(state, reason):
+            s.execute(update(CampaignSend).where(CampaignSend.id == send_id, CampaignSend.state == C.PLANNED)
+                      .values(state=state, reason=reason, updated_at=now))
+
+        def defer(until, reason):
+            s.execute(update(CampaignSend).where(CampaignSend.id == send_id, CampaignSend.state == C.PLANNED)
+                      .values(next_attempt_at=until, reason=reason, updated_at=now))
+            return "deferred"
+
+        if status != "subscribed" or contact_status == S.STOPPED:
+            settle(C.OPTED_OUT, "opted_out")
+            return "opted_out"
+        if dnc:
+            settle(C.SKIPPED, "do_not_contact")
+            return "skipped"
+        if _never_in_window(safe_start, safe_end, start_h, end_h):
+            settle(C.SKIPPED, "safe_hours_outside_window")
+            return "skipped"
+        if not in_safe_hours(safe_start, safe_end, local(now).hour):
+            return defer(next_hour(now, safe_start), "safe_hours")
+        if channel == "zalo":
+            from webhook.channels.zalo import within_window
+            if not within_window(last_inbound, replies_since, now=now):
+                settle(C.SKIPPED, "zalo_outside_window")
+                return "skipped"
+        conv = s.execute(select(Conversation.id, Conversation.mode).where(Conversation.contact_id == contact_id)
+                         .order_by(Conversation.id.desc()).limit(1)).first()
+        if conv is not None and conv[1] != S.BOT:
+            # talking to a counsellor, or waiting for one: a campaign message does not come in between
+            return defer(now + 600, "in_conversation")
         if not self_in and s.execute(
                 select(Case.id).join(Conversation, Conversation.id == Case.conversation_id)
                 .where(Conversation.contact_id == contact_id, Case.status.in_(["open", "claimed"])).limit(1)).first():
-            s.execute(update(CampaignSend).where(CampaignSend.id == send_id)
-                      .values(state=C.SKIPPED, reason="open_case", updated_at=now))
+            settle(C.SKIPPED, "open_case")
             return "skipped"
         today = s.execute(CAP_COUNT, {"b_sub": sub_id, "b_since": day_start(now)}).scalar_one()
         if today >= gw.settings.daily_cap:
-            s.execute(update(CampaignSend).where(CampaignSend.id == send_id, CampaignSend.state == C.PLANNED)
-                      .values(next_attempt_at=next_hour(now, window(gw.settings.send_window)[0]),
-                              reason="daily_cap", updated_at=now))
-            return "deferred"
-        body = body_for(language, channel)
+            return defer(next_hour(now, start_h), "daily_cap")
         if channel == "web":
             # the web chat shows what is in its conversation's outbox: written with the row, exactly once
-            conv_id = s.execute(select(Conversation.id).where(Conversation.contact_id == contact_id)
-                                .order_by(Conversation.id.desc()).limit(1)).scalar()
             won = s.execute(update(CampaignSend).where(CampaignSend.id == send_id, CampaignSend.state == C.PLANNED)
                             .values(state=C.SENT, reason=None, attempts=attempts + 1, sent_at=now,
                                     updated_at=now)).rowcount == 1
-            if won and conv_id is not None:
-                s.execute(insert(Outbox).values(conversation_id=conv_id, contact_id=contact_id, channel="web", seq=0,
+            if won and conv is not None:
+                s.execute(insert(Outbox).values(conversation_id=conv[0], contact_id=contact_id, channel="web", seq=0,
                                                 kind="bulk", body_enc=gw.vault.seal(body), priority=10, state=S.SENT,
                                                 attempts=1, next_attempt_at=now, flagged=False, created_at=now,
                                                 sent_at=now))
@@ -356,12 +395,6 @@ def _one(gw, cid: int, body_for, row, owner: str, pacer: Pacer, now: float, froz
                                 "b_until": now + CLAIM_SECONDS}).rowcount == 1
     if not won:
         return "skipped"                     # opted out (or cancelled) between the read and the claim
-    waited = 0.0
-    while _conversation_waiting(gw, channel, frozen if frozen is not None else clock()) and waited < 2.0:
-        time.sleep(0.05)                     # conversation replies first
-        waited += 0.05
-        _WAITING.clear()
-    pacer.wait(channel)
     address = gw.vault.open(bytes(address_enc))
     result = adapter.send(address, body, reply_ref=reply_ref) if channel == "zalo" else \
         adapter.send(address, body)
@@ -373,6 +406,11 @@ def _one(gw, cid: int, body_for, row, owner: str, pacer: Pacer, now: float, froz
                 c.execute(update(Contact).where(Contact.id == contact_id)
                           .values(replies_since_inbound=Contact.replies_since_inbound + 1))
         return "sent"
+    if result.ambiguous:
+        # the provider may have taken it (a timeout, a connection lost mid-call): not sent again
+        # blindly; reconcile asks the provider on its next pass (or records "unknown")
+        _settle(gw, send_id, C.SENDING, now, (result.error_code or "ambiguous")[:32], claimed_until=now)
+        return "deferred"
     if result.stop_contact:
         _settle(gw, send_id, C.OPTED_OUT, now, f"{channel}_stopped", claimed_by=None, claimed_until=None)
         reason = f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"

@@ -71,14 +71,31 @@ def _opt_out(s, sub: Subscriber, contact: Contact, channel: str, method: str, ac
         contact.status, contact.stopped_reason = S.STOPPED, reason[:32]
 
 
-def handle(gw, conversation_id: int, text: str, now: Optional[float] = None) -> Optional[str]:
+def _previous_was_opt_in(gw, s, conversation_id: int, message_id: int) -> bool:
+    """The person's message before this one was DK: a "có" answers the consent text only then
+    (not the bot's "do you want a counsellor?", which also has a "Có" button)."""
+    from webhook.models import Message
+
+    prev = s.execute(select(Message.body_enc).where(Message.conversation_id == conversation_id,
+                                                    Message.id < message_id)
+                     .order_by(Message.id.desc()).limit(1)).scalar()
+    cmd = parse(gw.vault.open(prev)) if prev is not None else None
+    return cmd is not None and cmd.action == "opt_in"
+
+
+def handle(gw, conversation_id: int, text: str, now: Optional[float] = None,
+           message_id: Optional[int] = None) -> Optional[str]:
     """The reply when the message is a subscription command that applies now, else None (the bot
-    answers it). Runs before Rasa, and also when Rasa is down."""
+    answers it). Runs before Rasa, and also when Rasa is down. ``message_id`` (the pipeline gives
+    it) makes a confirmation count only right after the DK it confirms."""
     cmd = parse(text)
     if cmd is None:
         return None
     now = time.time() if now is None else now
     with transaction(gw.Session) as s:
+        if cmd.action == "confirm" and message_id is not None and \
+                not _previous_was_opt_in(gw, s, conversation_id, message_id):
+            return None
         conv = s.get(Conversation, conversation_id)
         contact = s.get(Contact, conv.contact_id)
         sub = get_or_create(s, contact.id, gw.settings.locale, now)

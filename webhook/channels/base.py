@@ -56,6 +56,7 @@ class SendResult:
     stop_contact: bool = False   # the person or provider refuses messages (21610, bot blocked)
     undeliverable: bool = False  # cannot be delivered on this channel now: flag to a counsellor
     error_code: Optional[str] = None
+    ambiguous: bool = False      # the request may have reached the provider (timeout, connection lost)
 
 
 class Adapter:

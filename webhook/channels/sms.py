@@ -124,20 +124,31 @@ class SmsAdapter(Adapter):
             return SendResult(False, retry=True, error_code=str(code or exc.status))
         except Exception as exc:  # network errors from requests, timeouts
             logger.warning("sms_send_error error=%s", type(exc).__name__)
-            return SendResult(False, retry=True, error_code=type(exc).__name__)
+            return SendResult(False, retry=True, error_code=type(exc).__name__, ambiguous=_maybe_sent(exc))
         return SendResult(True, provider_msg_id=msg.sid)
 
 
     def lookup_sent(self, address: str, body: str, since: float) -> Optional[str]:
         """The sid of a message with this body that Twilio took for ``address`` since ``since``
         (a worker died during the call: did it go?). None when Twilio has none."""
-        import datetime as dt
-
-        after = dt.datetime.fromtimestamp(since, dt.timezone.utc)
-        for msg in self.client.messages.list(to=address, date_sent_after=after.date(), limit=50):
+        # not filtered by DateSent: a message Twilio still queues has no sent date yet
+        for msg in self.client.messages.list(to=address, limit=50):
             created = msg.date_created
-            if created is not None and created.timestamp() < since - 1:
+            if created is not None and created.timestamp() < since - 120:     # clocks may differ a little
                 continue
             if (msg.body or "") == body and str(msg.direction or "").startswith("outbound"):
                 return msg.sid
         return None
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """Did the request perhaps reach Twilio? A connection that was never made: no. A timeout or a
+    connection lost while waiting for the answer: perhaps."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        return not ("Connection refused" in text or "Failed to establish" in text or "Name or service" in text)
+    return isinstance(exc, (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError, OSError))

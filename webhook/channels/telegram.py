@@ -131,7 +131,9 @@ class TelegramAdapter(Adapter):
             with self._lock:
                 if self._bot is not None and isinstance(exc, RuntimeError):
                     self._bot = None
-            return SendResult(False, retry=True, error_code=type(exc).__name__)
+            # a timeout may come after Telegram took the message: perhaps sent
+            return SendResult(False, retry=True, error_code=type(exc).__name__,
+                              ambiguous=type(exc).__name__ in ("TimedOut", "TimeoutError"))
         return SendResult(True, provider_msg_id=str(msg.message_id))
 
     def set_webhook(self, url: str) -> bool:

@@ -155,7 +155,9 @@ class ZaloAdapter(Adapter):
                     json={"recipient": {"user_id": address}, "message": {"text": text}}, timeout=10)
                 body = resp.json()
             except (requests.RequestException, ValueError) as exc:
-                return SendResult(False, retry=True, error_code=type(exc).__name__)
+                # a read timeout or an unreadable answer may come after Zalo took the message
+                return SendResult(False, retry=True, error_code=type(exc).__name__,
+                                  ambiguous=isinstance(exc, (requests.ReadTimeout, ValueError)))
             code = body.get("error", -1)
             if code == 0:
                 return SendResult(True, provider_msg_id=str((body.get("data") or {}).get("message_id") or ""))

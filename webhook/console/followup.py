@@ -28,7 +28,7 @@ SCHEDULED, SENT, ANSWERED, CANCELLED = "scheduled", "sent", "answered", "cancell
 ANSWER_WINDOW = 7 * 86400           # an answer counts up to a week after the check was sent
 YES = {"1", "co", "roi", "da", "co roi", "da nhan", "yes"}
 NO = {"2", "chua", "khong", "chua co", "no"}
-STOP_WORDS = {"stop", "huy", "dung", "unsubscribe"}
+STOP_WORDS = {"stop", "huy", "tu choi", "unsubscribe"}     # not "dung": "đúng" (yes) loses its accent to it
 
 
 def normalise(text: str) -> str:
