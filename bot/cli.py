@@ -364,6 +364,43 @@ def _broadcast_progress(gw, campaign_id: int, sender, C) -> int:
         return 130
 
 
+def cmd_keys(args) -> int:
+    """Encryption keys at rest: generate a new one, re-encrypt with the first (rotate), check."""
+    if args.action == "generate":
+        from webhook.keys import generate
+
+        print(generate())
+        return 0
+    from webhook import keys
+    from webhook.app import Gateway
+    from webhook.settings import ConfigError, Settings
+
+    try:
+        gw = Gateway(Settings.from_env(run_dispatcher=False))
+    except (ConfigError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    try:
+        return keys.cli(gw, args.action)
+    finally:
+        gw.close()
+
+
+def cmd_purge(args) -> int:
+    """Retention: blank old texts and forget old addresses now (the worker does it hourly)."""
+    from webhook.app import Gateway
+    from webhook.retention import purge
+    from webhook.settings import Settings
+
+    gw = Gateway(Settings.from_env(run_dispatcher=False))
+    try:
+        out = purge(gw, days=args.days, dry_run=args.dry_run)
+    finally:
+        gw.close()
+    print(("would purge: " if args.dry_run else "purged: ") + " ".join(f"{k}={v}" for k, v in out.items()))
+    return 0
+
+
 # --- eval -----------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
@@ -429,6 +466,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cross", action="store_true", help="table: periods x the --by values")
     p.add_argument("--format", choices=["text", "csv", "json"], default="text")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("purge", help="retention: blank texts and forget addresses older than HELPLINE_RETENTION_DAYS")
+    p.add_argument("--days", type=float, help="override HELPLINE_RETENTION_DAYS (default 90)")
+    p.add_argument("--dry-run", action="store_true", help="only count")
+    p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("keys", help="encryption at rest: generate a key, rotate (re-encrypt with the first key), check")
+    p.add_argument("action", choices=["generate", "rotate", "check"])
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("broadcast", help="campaign broadcasts: calendar, create, preview, approve, schedule, send, report")
     p.add_argument("action", choices=["calendar", "list", "subscribers", "create", "preview", "approve", "schedule",

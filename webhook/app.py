@@ -44,7 +44,8 @@ class Gateway:
             upgrade(settings.database_url)
         self.engine = make_engine(settings.database_url)
         self.Session = make_sessionmaker(self.engine)
-        self.vault = Vault(settings.secret_key)
+        from webhook.settings import encryption_keys
+        self.vault = Vault(settings.secret_key, encryption_keys(settings))
         self.rasa = RasaClient(settings.rasa_url, settings.rasa_token, settings.rasa_timeout, settings.actions_url)
         self.limiter = pipeline.RateLimiter(settings.rate_limits)
         self.adapters = build_adapters(self)

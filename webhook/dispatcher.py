@@ -93,7 +93,15 @@ class Worker:
         self.thread = None
 
     def run_once(self) -> dict:
-        return pipeline.sweep(self.gw)
+        from webhook.retention import Scheduler
+
+        if not hasattr(self, "retention"):
+            self.retention = Scheduler()
+        stats = pipeline.sweep(self.gw)
+        purged = self.retention.maybe(self.gw)          # at most once an hour
+        if purged:
+            stats["purged"] = sum(purged.values())
+        return stats
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

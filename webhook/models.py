@@ -401,6 +401,20 @@ class CampaignSend(Base):
                       Index("ix_sends_provider", "channel", "provider_msg_id"))
 
 
+class Erasure(Base):
+    """A request to erase a person's data (XOA, or a supervisor acting on their request):
+    asked -> done | cancelled. Kept as the record that it was done; labels and counts only."""
+    __tablename__ = "erasures"
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
+    state = Column(String(16), nullable=False, default="asked")
+    asked_at = Column(Float, nullable=False, default=now)
+    done_at = Column(Float)
+    method = Column(String(16), nullable=False)      # keyword | staff
+    actor = Column(String(64), nullable=False)       # "person" or the staff username
+    counts = Column(String(200))                     # what was erased: "messages=12 outbox=9 notes=1"
+
+
 class IncidentReport(Base):
     """A serious incident (an imminent case) must be reported within 10 days: the deadline and
     whether the draft was made and the report submitted."""

@@ -275,9 +275,19 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
             return True
     if msg.state in (S.PENDING, S.DEFERRED) and len(text) <= 60 and (assessment is None or assessment.risk not in URGENT):
+        # XOA, then XOA/CÓ: erase what we hold about the person (the confirmation goes out first)
+        from webhook.erasure import erase_for_conversation
+        from webhook.erasure import intercept as erasure
+        got = erasure(gw, msg.conversation_id, text)
+        if got is not None:
+            answer, erase = got
+            _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
+            if erase:
+                erase_for_conversation(gw, msg.conversation_id)
+            return True
         # DK / CÓ / HUY / GIỜ 19-21 / KLL: the gateway owns consent, also when Rasa is down
         from webhook.broadcast.subscribers import handle as subscription
-        answer = subscription(gw, msg.conversation_id, text)
+        answer = subscription(gw, msg.conversation_id, text, message_id=msg.id)
         if answer is not None:
             _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
             return True

@@ -73,6 +73,16 @@ class RasaClient:
         if resp.status_code != 200:
             raise RasaUnavailable(f"status {resp.status_code}")
 
+    def forget(self, sender: str) -> bool:
+        """Replace a conversation's tracker with no events (XOA: what the person wrote leaves
+        Rasa's tracker store too). False when Rasa cannot be reached."""
+        try:
+            resp = self._http.put(f"{self.url}/conversations/{sender}/tracker/events", params=self._params(),
+                                  json=[], timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return resp.status_code == 200
+
     def latest_intent(self, sender: str, timeout: float = 2.0) -> tuple[Optional[str], float]:
         """The intent Rasa's model gave the conversation's latest message (for statistics; the
         REST channel's answer does not carry it). (None, 0.0) when it cannot be read."""

@@ -19,7 +19,11 @@ OUT_OF_HOURS = "utter_gateway_out_of_hours"
 FOLLOWUP = "utter_gateway_followup"
 FOLLOWUP_YES = "utter_gateway_followup_yes"
 FOLLOWUP_NO = "utter_gateway_followup_no"
-ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS, FOLLOWUP, FOLLOWUP_YES, FOLLOWUP_NO)
+DELETE_ASK = "utter_delete_confirm_ask"
+DELETED = "utter_deleted"
+DELETE_CANCELLED = "utter_delete_cancelled"
+ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS, FOLLOWUP, FOLLOWUP_YES, FOLLOWUP_NO,
+       DELETE_ASK, DELETED, DELETE_CANCELLED)
 
 
 @lru_cache(maxsize=1)

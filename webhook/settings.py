@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping, Optional
 
@@ -29,6 +30,9 @@ class Settings:
     database_url: str = f"sqlite:///{ROOT / 'var' / 'helpline.db'}"
     # Secrets: pseudonyms (HMAC) and encryption of addresses and message bodies at rest.
     secret_key: str = ""
+    # Encryption at rest (webhook/privacy.py): Fernet keys, the first encrypts; or a file of them.
+    encryption_keys: str = ""
+    encryption_key_file: str = ""
     # Shared token for the action server -> gateway API (escalations).
     api_token: str = ""
 
@@ -108,10 +112,14 @@ class Settings:
     send_window: str = "7-22"
     daily_cap: int = 3
     bulk_senders: int = 4              # campaign messages in flight at once (the pacer keeps the rate)
+    # Retention (webhook/retention.py): days after a conversation's last case closed (or its last
+    # message) before its texts are blanked and, when the person is gone as long, their address.
+    retention_days: float = 90.0
     sms_segment_cost: str = ""
 
     _ENV = {
         "env": "HELPLINE_ENV", "database_url": "HELPLINE_DATABASE_URL", "secret_key": "HELPLINE_SECRET_KEY",
+        "encryption_keys": "HELPLINE_ENCRYPTION_KEYS", "encryption_key_file": "HELPLINE_ENCRYPTION_KEY_FILE",
         "api_token": "HELPLINE_GATEWAY_TOKEN", "rasa_url": "HELPLINE_RASA_URL", "rasa_token": "HELPLINE_RASA_TOKEN",
         "actions_url": "HELPLINE_ACTIONS_URL", "rasa_timeout": "HELPLINE_RASA_TIMEOUT", "locale": "HELPLINE_LOCALE",
         "public_url": "HELPLINE_PUBLIC_URL",
@@ -131,7 +139,7 @@ class Settings:
         "webchat_enabled": "HELPLINE_WEBCHAT", "webchat_exit_url": "HELPLINE_WEBCHAT_EXIT_URL",
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
         "send_window": "HELPLINE_SEND_WINDOW", "daily_cap": "HELPLINE_DAILY_CAP",
-        "bulk_senders": "HELPLINE_BULK_SENDERS",
+        "bulk_senders": "HELPLINE_BULK_SENDERS", "retention_days": "HELPLINE_RETENTION_DAYS",
         "sms_segment_cost": "HELPLINE_SMS_SEGMENT_COST",
     }
 
@@ -213,3 +221,15 @@ def _local_secret() -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(key)
         return key
+
+
+def encryption_keys(settings: "Settings") -> list[str]:
+    """The configured Fernet keys, first the one that encrypts (empty: derive from the secret)."""
+    keys = [k.strip() for k in settings.encryption_keys.split(",") if k.strip()]
+    if settings.encryption_key_file:
+        try:
+            lines = Path(settings.encryption_key_file).read_text("utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"HELPLINE_ENCRYPTION_KEY_FILE cannot be read ({type(exc).__name__})") from None
+        keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return keys

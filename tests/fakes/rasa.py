@@ -12,6 +12,7 @@ class FakeRasa:
         self.token = token
         self.calls: list[dict] = []
         self.events: list[tuple] = []       # (sender, events) appended to trackers
+        self.replaced: list[tuple] = []     # (sender, events) a tracker was replaced with (XOA)
         self.down = False
         self.delay = 0.0
         self._lock = threading.Lock()
@@ -38,6 +39,19 @@ class FakeRasa:
                 if "token=" + fake.token not in self.path:
                     return self._send(401, {"status": "unauthorized"})
                 self._send(200, {"status": "ok"})
+
+            def do_PUT(self):
+                """Replace a tracker's events (the gateway's XOA sends [])."""
+                length = int(self.headers.get("Content-Length", 0))
+                data = json.loads(self.rfile.read(length) or b"[]")
+                if fake.down:
+                    return self._send(503, {"error": "down"})
+                if "token=" + fake.token not in self.path or "/tracker/events" not in self.path:
+                    return self._send(401, {"error": "unauthorized"})
+                sender = self.path.split("/conversations/", 1)[1].split("/", 1)[0]
+                with fake._lock:
+                    fake.replaced.append((sender, data))
+                return self._send(200, {"sender_id": sender, "events": data})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
