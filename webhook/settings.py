@@ -232,4 +232,12 @@ def encryption_keys(settings: "Settings") -> list[str]:
         except OSError as exc:
             raise ConfigError(f"HELPLINE_ENCRYPTION_KEY_FILE cannot be read ({type(exc).__name__})") from None
         keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    from cryptography.fernet import Fernet
+    for i, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # which one, never the key itself
+            raise ConfigError(f"encryption key {i} of {len(keys)} is not a Fernet key "
+                              "(`helpline keys generate` makes one)") from None
     return keys

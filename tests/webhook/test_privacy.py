@@ -203,3 +203,18 @@ def test_a_supervisor_exports_and_erases_a_persons_data_on_their_request(make_ap
     data = json.loads(hoa.get(f"/console/cases/{case.id}/person-data.json").get_data(as_text=True))
     assert data["address"] is None and all(m["text"] in (None, "") for c in data["conversations"]
                                            for m in c["messages"])
+
+
+def test_a_bad_encryption_key_is_a_clear_configuration_error_that_does_not_echo_it(tmp_path):
+    from webhook.settings import ConfigError, Settings, encryption_keys
+
+    good = keys.generate()
+    bad = "secret-but-not-a-fernet-key"
+    with pytest.raises(ConfigError, match="encryption key 2 of 2") as err:
+        encryption_keys(Settings.from_env({"HELPLINE_ENCRYPTION_KEYS": f"{good},{bad}"}))
+    assert bad not in str(err.value) and good not in str(err.value)
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"# current first\n{good}\n")
+    assert encryption_keys(Settings.from_env({"HELPLINE_ENCRYPTION_KEY_FILE": str(key_file)})) == [good]
+    with pytest.raises(ConfigError, match="cannot be read"):
+        encryption_keys(Settings.from_env({"HELPLINE_ENCRYPTION_KEY_FILE": str(tmp_path / "missing")}))
