@@ -87,16 +87,15 @@ class Dispatcher:
 
 class Worker:
     def __init__(self, gw, interval: float = 1.0):
+        from webhook.retention import Scheduler
+
         self.gw = gw
         self.interval = interval
+        self.retention = Scheduler()
         self._stop = threading.Event()
         self.thread = None
 
     def run_once(self) -> dict:
-        from webhook.retention import Scheduler
-
-        if not hasattr(self, "retention"):
-            self.retention = Scheduler()
         stats = pipeline.sweep(self.gw)
         purged = self.retention.maybe(self.gw)          # at most once an hour
         if purged:

@@ -45,50 +45,44 @@ def _batches(gw, model, pk, batch: int):
             last = getattr(rows[-1], pk.key)
 
 
-def rotate(gw, batch: int = 500) -> dict:
-    """Re-encrypt every sealed value with the first key. Returns counts per table; values no
-    configured key opens are left as they are and counted as ``unreadable``."""
-    out: dict = {}
+def _sealed(gw, batch: int):
+    """(session, model, pk, row, column, token) for every sealed value that is set, table by table."""
     for model, pk, columns in SEALED:
-        done = unreadable = 0
         for s, rows in _batches(gw, model, pk, batch):
             for row in rows:
                 for col in columns:
                     token = getattr(row, col)
-                    if token is None:
-                        continue
-                    try:
-                        new = gw.vault.rotate(bytes(token))
-                    except InvalidToken:
-                        unreadable += 1
-                        continue
-                    # only if nobody changed it meanwhile (a message erased during the rotation stays erased)
-                    s.execute(update(model).where(pk == getattr(row, pk.key), getattr(model, col) == token)
-                              .values({col: new}).execution_options(synchronize_session=False))
-                    done += 1
-        out[model.__tablename__] = {"rotated": done, "unreadable": unreadable}
+                    if token is not None:
+                        yield s, model, pk, row, col, bytes(token)
+
+
+def rotate(gw, batch: int = 500) -> dict:
+    """Re-encrypt every sealed value with the first key. Returns counts per table; values no
+    configured key opens are left as they are and counted as ``unreadable``."""
+    out = {model.__tablename__: {"rotated": 0, "unreadable": 0} for model, _pk, _cols in SEALED}
+    for s, model, pk, row, col, token in _sealed(gw, batch):
+        try:
+            new = gw.vault.rotate(token)
+        except InvalidToken:
+            out[model.__tablename__]["unreadable"] += 1
+            continue
+        # only if nobody changed it meanwhile (a message erased during the rotation stays erased)
+        s.execute(update(model).where(pk == getattr(row, pk.key), getattr(model, col) == token)
+                  .values({col: new}).execution_options(synchronize_session=False))
+        out[model.__tablename__]["rotated"] += 1
     return out
 
 
 def check(gw, batch: int = 1000) -> dict:
     """How many sealed values the FIRST key alone opens, and how many it does not."""
-    keys = gw.vault.first_key()
-    only_first = Vault("x" * 32, [keys])
-    out: dict = {}
-    for model, pk, columns in SEALED:
-        ok = other = 0
-        for _s, rows in _batches(gw, model, pk, batch):
-            for row in rows:
-                for col in columns:
-                    token = getattr(row, col)
-                    if token is None:
-                        continue
-                    try:
-                        only_first.rotate(bytes(token))
-                        ok += 1
-                    except InvalidToken:
-                        other += 1
-        out[model.__tablename__] = {"first_key": ok, "other_or_unreadable": other}
+    only_first = Vault("x" * 32, [gw.vault.first_key()])
+    out = {model.__tablename__: {"first_key": 0, "other_or_unreadable": 0} for model, _pk, _cols in SEALED}
+    for _s, model, _pk, _row, _col, token in _sealed(gw, batch):
+        try:
+            only_first.rotate(token)
+            out[model.__tablename__]["first_key"] += 1
+        except InvalidToken:
+            out[model.__tablename__]["other_or_unreadable"] += 1
     return out
 
 

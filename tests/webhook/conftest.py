@@ -118,6 +118,14 @@ def client(app):
 
 
 @pytest.fixture
+def quiet(make_app, tmp_path):
+    """A gateway whose dispatcher does not run: the pipeline, queue or sender are driven by hand."""
+    gw = make_app(run_dispatcher=False).extensions["helpline"]
+    gw.spool.dir = tmp_path / "spool"
+    return gw
+
+
+@pytest.fixture
 def gw(app, tmp_path):
     g = app.extensions["helpline"]
     g.spool.dir = tmp_path / "spool"        # never the repository's var/spool

@@ -86,11 +86,6 @@ def subscribe(gw, channel="telegram", text="DK", now=NOV):
     return conv
 
 
-@pytest.fixture
-def quiet(make_app, tmp_path):
-    gw = make_app(run_dispatcher=False).extensions["helpline"]
-    gw.spool.dir = tmp_path / "spool"
-    return gw
 
 
 def test_opting_in_takes_the_consent_text_and_a_yes_both_recorded(client, gw, fakes):

@@ -102,11 +102,6 @@ def test_xoa_then_something_else_cancels_and_nothing_is_erased(quiet):
     assert all(m.body_enc is not None for m in rows(quiet, Message))
 
 
-@pytest.fixture
-def quiet(make_app, tmp_path):
-    gw = make_app(run_dispatcher=False).extensions["helpline"]
-    gw.spool.dir = tmp_path / "spool"
-    return gw
 
 
 # --- retention -----------------------------------------------------------------------------------------

@@ -25,10 +25,6 @@ def case(gw, n, risk, requested=False, created=None):
     return case_id
 
 
-@pytest.fixture
-def quiet(make_app):
-    """A gateway whose dispatcher does not run (the queue is driven by hand)."""
-    return make_app(run_dispatcher=False).extensions["helpline"]
 
 
 def test_order_is_imminent_high_requested_medium_then_oldest(quiet):

@@ -126,11 +126,6 @@ def test_a_person_is_one_per_year_and_cannot_be_linked_across_years(quiet):
     assert len(rows(gw, Episode)) == 3                                     # a closed year records nothing
 
 
-@pytest.fixture
-def quiet(make_app, tmp_path):
-    gw = make_app(run_dispatcher=False).extensions["helpline"]
-    gw.spool.dir = tmp_path / "spool"
-    return gw
 
 
 # --- indicators on synthetic data -----------------------------------------------------------------

@@ -132,6 +132,7 @@ def preview(gw, campaign_id: int) -> Preview:
         cid = c.id
     recipients: dict = {}
     languages: dict = {}
+    sms_languages: dict = {}
     paused = 0
     for channel, language, dnc, n in rows:
         if dnc:
@@ -139,24 +140,20 @@ def preview(gw, campaign_id: int) -> Preview:
             continue
         recipients[channel] = recipients.get(channel, 0) + n
         languages[language] = languages.get(language, 0) + n
+        if channel == "sms":
+            sms_languages[language] = sms_languages.get(language, 0) + n
     wanted = sorted(set(recipients) | set((c.channels or "").split(",")) - {""}) or ["sms"]
     texts = {(ch, lang): render(key, lang, ch, gw.settings.sms_unaccented) for ch in wanted
              for lang in (sorted(languages) or ["vi"])}
     segments = {lang: content.sms_segments(render(key, lang, "sms", gw.settings.sms_unaccented))
                 for lang in (sorted(languages) or ["vi"])}
     cost = None
-    if gw.settings.sms_segment_cost:
-        try:
-            price = float(gw.settings.sms_segment_cost)
-        except ValueError:
-            price = None
-        if price is not None:
-            # SMS recipients per language times that language's segments
-            with transaction(gw.Session) as s:
-                per_lang = dict(s.execute(select(Subscriber.language, func.count()).where(
-                    _segment(s.get(Campaign, cid)), Contact.channel == "sms", Subscriber.do_not_contact.is_(False))
-                    .group_by(Subscriber.language)).all())
-            cost = round(sum(n * segments.get(lang, 1) for lang, n in per_lang.items()) * price, 2)
+    try:
+        price = float(gw.settings.sms_segment_cost) if gw.settings.sms_segment_cost else None
+    except ValueError:
+        price = None
+    if price is not None:                   # SMS recipients per language times that language's segments
+        cost = round(sum(n * segments.get(lang, 1) for lang, n in sms_languages.items()) * price, 2)
     return Preview(cid, recipients, paused, texts, segments, cost, languages)
 
 
@@ -270,6 +267,13 @@ def report(gw, campaign_id: int) -> dict:
     out["queued"] = out["by_state"].get(PLANNED, 0)
     out["finished"] = out["planned"] - out["queued"] - out["by_state"].get(SENDING, 0)
     return out
+
+
+def get(gw, campaign_id: int) -> Campaign:
+    with transaction(gw.Session) as s:
+        c = _get(s, campaign_id)
+        s.expunge(c)
+        return c
 
 
 def listing(gw, limit: int = 50) -> list[Campaign]:

@@ -40,6 +40,7 @@ from webhook.broadcast.subscribers import in_safe_hours, provider_opt_out
 from webhook.db import transaction
 from webhook.hours import TZ
 from webhook.models import Campaign, CampaignSend, Case, Contact, Conversation, Outbox, Subscriber
+from webhook.pipeline import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -101,26 +102,12 @@ def day_start(ts: float) -> float:
     return local(ts).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-class Pacer:
-    """The bulk lane's token bucket per channel (one campaign sender at a time holds it)."""
+class Pacer(RateLimiter):
+    """The bulk lane's pace: the gateway's per-channel token bucket (thread-safe, shared by the
+    lane's senders) with the bulk rates, and a default for every channel the setting leaves out."""
 
     def __init__(self, rates: dict, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
-        self.rates = {**DEFAULT_RATES, **(rates or {})}
-        self.clock, self.sleep = clock, sleep
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, channel: str) -> None:
-        """Block until this channel's next slot (thread-safe: the lane's senders share it)."""
-        rate = self.rates.get(channel) or 0
-        if rate <= 0:
-            return
-        with self._lock:
-            now = self.clock()
-            slot = max(now, self._next.get(channel, now))
-            self._next[channel] = slot + 1.0 / rate
-        if slot > now:
-            self.sleep(slot - now)
+        super().__init__({**DEFAULT_RATES, **(rates or {})}, clock, sleep)
 
 
 # --- the loop ----------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def campaign_page(campaign_id: int):
         report = C.report(gw(), campaign_id)
     except C.CampaignError:
         return jsonify({"error": "no such campaign"}), 404
-    campaign = next(c for c in C.listing(gw(), 10_000) if c.id == campaign_id)
+    campaign = C.get(gw(), campaign_id)
     start = dt.datetime.fromtimestamp(campaign.start_at, TZ).strftime("%Y-%m-%d %H:%M") if campaign.start_at else ""
     return render_template("console/campaign.html", c=campaign, p=preview, r=report, labels=STATE_LABELS,
                            send_labels=SEND_LABELS, start=start, default_start=dt.datetime.now(TZ).strftime("%Y-%m-%dT%H:%M"))

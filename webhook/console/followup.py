@@ -28,7 +28,6 @@ SCHEDULED, SENT, ANSWERED, CANCELLED = "scheduled", "sent", "answered", "cancell
 ANSWER_WINDOW = 7 * 86400           # an answer counts up to a week after the check was sent
 YES = {"1", "co", "roi", "da", "co roi", "da nhan", "yes"}
 NO = {"2", "chua", "khong", "chua co", "no"}
-STOP_WORDS = {"stop", "huy", "tu choi", "unsubscribe"}     # not "dung": "đúng" (yes) loses its accent to it
 
 
 def normalise(text: str) -> str:
@@ -59,8 +58,9 @@ def schedule(s, case_id: int, conversation_id: int, days: float, safe_from: int,
 
 
 def within(now: float, safe_from: int, safe_to: int) -> bool:
-    hour = dt.datetime.fromtimestamp(now, VIETNAM).hour
-    return safe_from <= hour < safe_to
+    from webhook.broadcast.subscribers import in_safe_hours
+
+    return in_safe_hours(safe_from, safe_to, dt.datetime.fromtimestamp(now, VIETNAM).hour)
 
 
 def cancel_for_contact(s, contact_id: int, now: float) -> int:
@@ -121,16 +121,12 @@ def send_due(gw, now: Optional[float] = None) -> int:
 def intercept(gw, conversation_id: int, text: str, now: Optional[float] = None) -> Optional[str]:
     """Called for every short inbound message before Rasa. Returns the reply to send when the
     message answered a follow-up ("1"/"có" or "2"/"chưa"), None to let the bot answer. STOP/HUY
-    cancels scheduled follow-ups and goes on to webhook/broadcast/subscribers.py (which records
-    the opt-out and confirms it)."""
+    is not handled here: webhook/broadcast/subscribers.py records the opt-out, cancels the
+    follow-ups (``cancel_for_contact``) and confirms it."""
     word = normalise(text)
-    if len(word) > 12 or not (word in YES or word in NO or word in STOP_WORDS):
+    if len(word) > 12 or not (word in YES or word in NO):
         return None
     now = time.time() if now is None else now
-    if word in STOP_WORDS:
-        with transaction(gw.Session) as s:
-            cancel_for_contact(s, s.get(Conversation, conversation_id).contact_id, now)
-        return None
     answer = "yes" if word in YES else "no"
     with transaction(gw.Session) as s:
         f = s.execute(select(Followup).where(Followup.conversation_id == conversation_id, Followup.state == SENT,

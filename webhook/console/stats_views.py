@@ -40,8 +40,7 @@ def stats_page():
     year, period, by = _year(), _period(), _by()
     g_ = gw()
     _audit("view_stats", detail=f"year={year}")
-    # the year's episodes are read once per period kind, for every table of the page
-    st = report.Stats(g_, year, {None: (by, "former_district"), period: (by,)}).prefetch()
+    st = report.Stats(g_, year)              # the year's counts, read once per period kind for the page
     return render_template("console/stats.html", year=year, period=period, by=by, breakdowns=BREAKDOWNS,
                            indicators=report.indicator_table(g_, year, period, st),
                            breakdown=report.table(g_, year, by, st),

@@ -212,6 +212,9 @@ def stored(s, year: int, kind: Optional[str] = None) -> dict:
 
 def rebuild(s, year: int) -> int:
     """Recompute ``stat_counts`` of ``year`` from its episodes; returns the number of cells."""
+    from webhook.stats.report import tune_for_scan
+
+    tune_for_scan(s)
     s.execute(delete(StatCount).where(StatCount.year == year))
     cells = {}
     for kind in KINDS:
@@ -229,6 +232,9 @@ def years(s) -> list[int]:
 
 def check(s, year: int) -> list:
     """The cells where the kept counts differ from a fresh computation (empty: they agree)."""
+    from webhook.stats.report import tune_for_scan
+
+    tune_for_scan(s)
     want = {}
     for kind in KINDS:
         want.update(scan(s, year, kind))

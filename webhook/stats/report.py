@@ -21,7 +21,6 @@ Everything published goes through webhook/stats/suppress.py.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
@@ -38,15 +37,13 @@ from webhook.stats.cube import DIMENSIONS, DISCLOSED, NUMBERS, REPORTER_ORDER, S
 PERIODS = ("month", "quarter")
 
 
-@contextlib.contextmanager
-def _reading(gw):
-    """The statistics read without taking the write lock (``db.reading``); on PostgreSQL with
-    enough memory to group a big year's persons in memory instead of spilling to disk."""
-    with reading(gw.Session) as s:
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(text("SET LOCAL work_mem = '64MB'"))
-            s.execute(text("SET LOCAL jit = off"))        # compiling these queries costs more than it saves
-        yield s
+def tune_for_scan(s) -> None:
+    """Before grouping a big year's episodes by person (``ScanCounts``: a rebuild or a check):
+    on PostgreSQL enough memory to group in memory instead of spilling to disk, and no JIT
+    (compiling these queries costs more than it saves). Transaction-local."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SET LOCAL work_mem = '64MB'"))
+        s.execute(text("SET LOCAL jit = off"))
 
 
 def _rank(column, order):
@@ -231,7 +228,7 @@ class Counts:
     """The same numbers as ``ScanCounts``, read from ``stat_counts`` (a few thousand rows): every
     dimension, for the year (``period`` None) or each month or quarter."""
 
-    def __init__(self, s, year: int, period: Optional[str] = None, dims=()):
+    def __init__(self, s, year: int, period: Optional[str] = None):
         self.dims = frozenset(DIMENSIONS)
         self.data: dict[tuple[str, int], dict[str, tuple]] = {}
         rows = s.execute(select(StatCount.dim, StatCount.period, StatCount.value,
@@ -245,11 +242,11 @@ class Counts:
 
 
 class Stats:
-    """The counts of one year for the tables of one page or report, each period kind read once
-    (``dims`` is accepted for compatibility: every dimension is always there)."""
+    """The counts of one year for the tables of one page or report: each period kind is read
+    once (every dimension at once) and shared by the tables built from it."""
 
-    def __init__(self, gw, year: int, dims: Optional[dict] = None):
-        self.gw, self.year, self.dims, self._counts = gw, year, dims or {}, {}
+    def __init__(self, gw, year: int):
+        self.gw, self.year, self._counts = gw, year, {}
 
     def counts(self, period: Optional[str] = None, dim: Optional[str] = None) -> Counts:
         if dim is not None and dim not in DIMENSIONS:
@@ -257,14 +254,9 @@ class Stats:
         if period is not None and period not in PERIODS:
             raise ValueError("period must be month or quarter")
         if period not in self._counts:
-            with _reading(self.gw) as s:
+            with reading(self.gw.Session) as s:       # no write lock: a page never holds up a message
                 self._counts[period] = Counts(s, self.year, period)
         return self._counts[period]
-
-    def prefetch(self) -> "Stats":
-        for period in self.dims:
-            self.counts(period)
-        return self
 
 
 def _stats(gw, year: int, stats: Optional[Stats]) -> Stats:
@@ -366,7 +358,7 @@ YEARLY_DIMS = ("gbv_type", "age_group", "sex", "reporter", "relationship", "chan
 
 def yearly_tables(gw, year: int) -> list[Table]:
     """Every table of the yearly report, in order."""
-    st = Stats(gw, year, {None: YEARLY_DIMS + ("former_district",), "quarter": ("gbv_type",)}).prefetch()
+    st = Stats(gw, year)
     return ([indicator_table(gw, year, "quarter", st), locality_table(gw, year, st)]
             + [table(gw, year, by, st) for by in YEARLY_DIMS]
             + [cross(gw, year, "gbv_type", "quarter", st)])
