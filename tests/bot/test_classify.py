@@ -1,10 +1,12 @@
 """`helpline classify` against the contract in TAXONOMY.md and the bar of the issue."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from bot import paths
 from tests.conftest import ROOT, SHARED, run
 
 pytestmark = pytest.mark.model
@@ -29,8 +31,10 @@ UNTOUCHED = ["--min-topic", "0.85", "--min-escalation-recall", "0.85", "--min-im
 ], ids=["dev", "holdout", "blind", "final", "untouched"])
 def test_classify_meets_the_bar(cases, bar, helpline_bin, model_path):
     if not cases.exists():
+        if cases.is_relative_to(SHARED) and not SHARED.exists() and not os.environ.get("CI"):
+            pytest.skip(f"the shared folder is not next to this checkout ({SHARED}): no development set")
         pytest.fail(f"missing case file {cases}")
-    proc = run([sys.executable, str(SHARED / "eval" / "score.py"), str(cases), "--cmd",
+    proc = run([sys.executable, str(paths.SCORER), str(cases), "--cmd",
                 f"{helpline_bin} classify --jsonl --model {model_path}", "--quiet", *bar])
     out = proc.stdout.decode()
     assert proc.returncode == 0, out + proc.stderr.decode()[-2000:]
@@ -95,3 +99,12 @@ def test_same_understanding_with_and_without_diacritics(classifier):
     for text in ("Chồng tôi đánh tôi chảy máu", "Tôi muốn tự tử", "Ở Tam Kỳ có nhà tạm lánh không"):
         a, b = classifier.classify(text), classifier.classify(strip_diacritics(text))
         assert (a["topic"], a["risk"]) == (b["topic"], b["risk"])
+
+
+def test_the_scorer_copy_is_the_shared_scorer():
+    """eval/score.py scores the blind sets in a clone without the shared folder; it must stay the
+    project's scorer byte for byte."""
+    shared = SHARED / "eval" / "score.py"
+    if not shared.exists():
+        pytest.skip(f"the shared folder is not next to this checkout ({SHARED})")
+    assert (ROOT / "eval" / "score.py").read_bytes() == shared.read_bytes()
