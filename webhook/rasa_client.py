@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from typing import Optional
 
 import requests
@@ -17,15 +18,32 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
+    """One Rasa server, or several sharing a tracker store and a lock store (the scale-out shape:
+    ``url`` is then a comma-separated list). A conversation goes to the same server each time
+    (a hash of its sender id) and to the next one when that server cannot be reached: a request
+    that never arrived is safe to repeat elsewhere. A timeout is not (the first server may still
+    answer), so it is reported and the message is replayed later, as with one server."""
+
     def __init__(self, url: str, token: str = "", timeout: float = 10.0, actions_url: str = ""):
-        self.url = url.rstrip("/")
+        self.url = url
         self.token = token
         self.timeout = timeout
-        self.actions_url = actions_url.rstrip("/")
+        self.actions_urls = [u.strip().rstrip("/") for u in actions_url.split(",") if u.strip()]
         self._local = threading.local()
         # A short "circuit": after a failure, skip Rasa for a moment instead of making every
         # person wait for the timeout; the replay loop probes and closes it.
         self.down_until = 0.0
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.urls = [u.strip().rstrip("/") for u in value.split(",") if u.strip()]
+        if not self.urls:
+            raise ValueError("no Rasa URL")
+        self._server_down = {u: 0.0 for u in self.urls}
 
     @property
     def _http(self) -> requests.Session:
@@ -46,11 +64,35 @@ class RasaClient:
     def trip(self, seconds: float = 5.0) -> None:
         self.down_until = time.time() + seconds
 
+    def _servers(self, sender: str) -> list[str]:
+        """The conversation's own server first, then the others; ones that just refused a
+        connection go last (they are still tried: they may be back)."""
+        urls = self.urls
+        if len(urls) > 1:
+            start = zlib.crc32(sender.encode()) % len(urls)
+            urls = urls[start:] + urls[:start]
+            now = time.time()
+            urls = sorted(urls, key=lambda u: self._server_down.get(u, 0.0) > now)
+        return urls
+
+    def _request(self, method: str, path: str, sender: str, timeout: Optional[float] = None, **kw):
+        """The response of the first server that takes the request. requests' ConnectionError
+        (refused, reset before an answer) moves on to the next; anything else is raised."""
+        last: Optional[Exception] = None
+        for url in self._servers(sender):
+            try:
+                return self._http.request(method, url + path, params={**self._params(), **kw.pop("params", {})},
+                                          timeout=timeout or self.timeout, **kw)
+            except requests.ConnectionError as exc:       # ConnectTimeout too; ReadTimeout is not one
+                self._server_down[url] = time.time() + 5.0
+                last = exc
+        raise last if last is not None else requests.ConnectionError("no Rasa server")
+
     def send(self, sender: str, text: str, metadata: dict, channel: str) -> list[dict]:
         try:
-            resp = self._http.post(f"{self.url}/webhooks/rest/webhook", params=self._params(),
-                                   json={"sender": sender, "message": text, "metadata": metadata,
-                                         "input_channel": channel}, timeout=self.timeout)
+            resp = self._request("POST", "/webhooks/rest/webhook", sender,
+                                 json={"sender": sender, "message": text, "metadata": metadata,
+                                       "input_channel": channel})
         except requests.RequestException as exc:
             raise RasaUnavailable(type(exc).__name__) from None
         if resp.status_code != 200:
@@ -66,8 +108,7 @@ class RasaClient:
     def append_events(self, sender: str, events: list[dict]) -> None:
         """Add events (pause, resume) to a conversation's tracker; raises RasaUnavailable."""
         try:
-            resp = self._http.post(f"{self.url}/conversations/{sender}/tracker/events", params=self._params(),
-                                   json=events, timeout=self.timeout)
+            resp = self._request("POST", f"/conversations/{sender}/tracker/events", sender, json=events)
         except requests.RequestException as exc:
             raise RasaUnavailable(type(exc).__name__) from None
         if resp.status_code != 200:
@@ -77,8 +118,7 @@ class RasaClient:
         """Replace a conversation's tracker with no events (XOA: what the person wrote leaves
         Rasa's tracker store too). False when Rasa cannot be reached."""
         try:
-            resp = self._http.put(f"{self.url}/conversations/{sender}/tracker/events", params=self._params(),
-                                  json=[], timeout=self.timeout)
+            resp = self._request("PUT", f"/conversations/{sender}/tracker/events", sender, json=[])
         except requests.RequestException:
             return False
         return resp.status_code == 200
@@ -87,8 +127,8 @@ class RasaClient:
         """The intent Rasa's model gave the conversation's latest message (for statistics; the
         REST channel's answer does not carry it). (None, 0.0) when it cannot be read."""
         try:
-            resp = self._http.get(f"{self.url}/conversations/{sender}/tracker", timeout=timeout,
-                                  params={**self._params(), "include_events": "NONE"})
+            resp = self._request("GET", f"/conversations/{sender}/tracker", sender, timeout=timeout,
+                                 params={"include_events": "NONE"})
             if resp.status_code != 200:
                 return None, 0.0
             intent = (resp.json().get("latest_message") or {}).get("intent") or {}
@@ -97,15 +137,24 @@ class RasaClient:
             return None, 0.0
 
     def healthy(self, timeout: float = 2.0) -> bool:
-        try:
-            return self._http.get(f"{self.url}/status", params=self._params(), timeout=timeout).status_code == 200
-        except requests.RequestException:
-            return False
+        """True when at least one server answers (each conversation can move to it)."""
+        for url in self.urls:
+            try:
+                if self._http.get(f"{url}/status", params=self._params(), timeout=timeout).status_code == 200:
+                    self._server_down[url] = 0.0
+                    return True
+            except requests.RequestException:
+                self._server_down[url] = time.time() + 5.0
+        return False
 
     def actions_healthy(self, timeout: float = 2.0) -> Optional[bool]:
-        if not self.actions_url:
+        """True when at least one action server answers (None when none is configured)."""
+        if not self.actions_urls:
             return None
-        try:
-            return self._http.get(f"{self.actions_url}/health", timeout=timeout).status_code == 200
-        except requests.RequestException:
-            return False
+        for url in self.actions_urls:
+            try:
+                if self._http.get(f"{url}/health", timeout=timeout).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+        return False

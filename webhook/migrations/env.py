@@ -23,6 +23,10 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=Base.metadata,
                           render_as_batch=url.startswith("sqlite"))
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # two gateways or workers starting together on a new database: one migrates, the
+                # other waits here and then finds the schema at head (held to the transaction's end)
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7203182)")
             context.run_migrations()
     engine.dispose()
 
