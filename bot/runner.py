@@ -69,6 +69,24 @@ def start_rasa(model: Path, rasa_port: int, token: str, endpoints: Path, log_dir
         start_new_session=True)
 
 
+def endpoints_yaml(actions_url: str, postgres: dict | None = None, redis: dict | None = None) -> str:
+    """Rasa's endpoints file. Without ``postgres``/``redis``: trackers and locks in the Rasa
+    process (one Rasa). With them, the scale-out shape: trackers in PostgreSQL (set
+    POSTGRESQL_SCHEMA in Rasa's environment to keep them in their own schema) and conversation
+    locks in Redis, so any Rasa server can take any conversation. docs/deploy.md shows the file."""
+    lines = ["action_endpoint:", f'  url: "{actions_url.rstrip("/")}/webhook"']
+    if postgres:
+        lines += ["tracker_store:", "  type: SQL", "  dialect: postgresql",
+                  f'  url: "{postgres.get("host", "127.0.0.1")}"', f'  port: {int(postgres.get("port", 5432))}',
+                  f'  db: "{postgres["db"]}"', f'  username: "{postgres.get("user", "postgres")}"',
+                  f'  password: "{postgres.get("password", "")}"']
+    if redis:
+        lines += ["lock_store:", "  type: redis", f'  url: "{redis.get("host", "127.0.0.1")}"',
+                  f'  port: {int(redis.get("port", 6379))}', f'  db: {int(redis.get("db", 1))}',
+                  f'  key_prefix: "{redis.get("prefix", "helpline")}"']
+    return "\n".join(lines) + "\n"
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         if p.poll() is None:

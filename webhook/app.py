@@ -382,15 +382,9 @@ def create_app(config: Union[Settings, dict, None] = None) -> Flask:
         app.register_blueprint(bp)
     seed_canned(gw)
 
-    @app.after_request
-    def _headers(resp):
-        # Nothing the helpline serves may be cached or leak where the person came from.
-        resp.headers["Cache-Control"] = "no-store"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        return resp
+    from webhook import security
+    security.install(app, settings.secret_key, security.parse_limits(settings.limits), settings.proxy_hops,
+                     https=settings.public_url.startswith("https://"))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -12,11 +12,10 @@ logger = logging.getLogger("webhook")
 
 
 def _logging() -> None:
-    # ids and event names only: no request bodies, and werkzeug's access log stays quiet
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)   # URLs may hold a phone number
+    # JSON lines with event names and ids only (webhook/logs.py); access logs stay quiet
+    from webhook.logs import setup
+
+    setup()
 
 
 def wsgi_app():
@@ -49,7 +48,7 @@ def run_gateway(host: str = "127.0.0.1", port: int = 8000) -> int:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _term)
-    logger.info("gateway listening on http://%s:%s", host, port)
+    logger.info("gateway_listening host=%s port=%s", host, port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -69,7 +68,7 @@ def run_worker(interval: float = 1.0) -> int:
     worker = Worker(gw, interval=interval)
     bulk = BulkLane(gw).start()          # campaign messages, behind conversation traffic
     signal.signal(signal.SIGTERM, lambda *_: worker._stop.set())
-    logger.info("worker started")
+    logger.info("worker_started")
     try:
         worker.run_forever()
     except KeyboardInterrupt:

@@ -92,6 +92,11 @@ class Settings:
     webchat_exit_url: str = "https://www.google.com/search?q=thoi+tiet+da+nang"
     webchat_poll_ms: int = 1500
 
+    # Request limits (webhook/security.py): "login=10/60,webchat_message=30/60" overrides the
+    # defaults; reverse proxies in front of the gateway whose X-Forwarded-For to trust.
+    limits: str = ""
+    proxy_hops: int = 0
+
     max_text_chars: int = 2000         # longer messages are kept and understood from their start
     max_body_bytes: int = 256 * 1024
     # Background threads in the gateway that hand messages to Rasa and send replies at once.
@@ -140,7 +145,8 @@ class Settings:
         "dispatch_threads": "HELPLINE_DISPATCH_THREADS", "send_max_attempts": "HELPLINE_SEND_MAX_ATTEMPTS",
         "send_window": "HELPLINE_SEND_WINDOW", "daily_cap": "HELPLINE_DAILY_CAP",
         "bulk_senders": "HELPLINE_BULK_SENDERS", "retention_days": "HELPLINE_RETENTION_DAYS",
-        "sms_segment_cost": "HELPLINE_SMS_SEGMENT_COST",
+        "sms_segment_cost": "HELPLINE_SMS_SEGMENT_COST", "limits": "HELPLINE_LIMITS",
+        "proxy_hops": "HELPLINE_PROXY_HOPS",
     }
 
     @classmethod
@@ -179,6 +185,20 @@ class Settings:
             parse(self.hours)
             if self.telegram_token and not self.telegram_secret:
                 raise ConfigError("TELEGRAM_SECRET_TOKEN is required with TELEGRAM_TOKEN")
+            weak = [var for name, var, least in (
+                ("api_token", "HELPLINE_GATEWAY_TOKEN", 24), ("rasa_token", "HELPLINE_RASA_TOKEN", 24),
+                ("telegram_secret", "TELEGRAM_SECRET_TOKEN", 24)) if 0 < len(getattr(self, name)) < least]
+            if weak:
+                raise ConfigError("too short for production (at least 24 characters): " + ", ".join(weak))
+            if not self.public_url.startswith("https://"):
+                # providers sign over this address; cookies are Secure only over https
+                raise ConfigError("HELPLINE_PUBLIC_URL must be an https:// address in production")
+            if (self.twilio_account_sid or self.twilio_from) and not self.twilio_auth_token:
+                raise ConfigError("TWILIO_AUTH_TOKEN is required with TWILIO_ACCOUNT_SID (it signs the webhooks)")
+            if self.zalo_app_id and not self.zalo_oa_secret_key:
+                raise ConfigError("ZALO_OA_SECRET_KEY is required with ZALO_APP_ID (it signs the webhooks)")
+            from webhook.security import parse_limits
+            parse_limits(self.limits)
             return self
         # Development: a random secret per database is kept in var/ so pseudonyms stay stable.
         if not self.secret_key:

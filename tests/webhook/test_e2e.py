@@ -1,8 +1,13 @@
 """End to end on loopback: a message in on each channel -> the real Rasa with the trained model and
 the real action server -> the reply delivered to the fake provider by the real client library.
 Then Rasa is stopped mid-conversation: the person still gets the safe reply, a danger message still
-reaches the queue, and the kept messages are answered when Rasa is back."""
+reaches the queue, and the kept messages are answered when Rasa is back. Last, every log and every
+database column outside the sealed ones is scanned for what people wrote and how to reach them."""
+import logging
+import re
+import sqlite3
 import time
+import unicodedata
 
 import pytest
 import requests
@@ -17,17 +22,35 @@ from webhook.models import Case, Message
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
+# Everything people wrote and every address used in this module (for the final scan).
+WRITTEN: list[str] = []
+ADDRESSES: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def system(model_path, tmp_path_factory):
+    from webhook.logs import JsonFormatter
+
     sys_ = System(model_path, tmp_path_factory.mktemp("e2e"))
+    # the in-process gateway logs at INFO into the module's log directory, as `helpline gateway` would
+    handler = logging.FileHandler(sys_.log_dir / "gateway.log")
+    handler.setFormatter(JsonFormatter())
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     try:
         sys_.start()
         yield sys_
     finally:
         sys_.close()
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 def sms(system, sender, body):
+    WRITTEN.append(body)
+    ADDRESSES.append(sender)
     params = system.twilio.inbound_params(sender, body)
     sig = RequestValidator(system.twilio.auth_token).compute_signature(PUBLIC + "/webhooks/sms", params)
     r = requests.post(system.gateway_url + "/webhooks/sms", data=params, headers={"X-Twilio-Signature": sig}, timeout=10)
@@ -39,6 +62,8 @@ _update_ids = iter(range(700000000, 800000000))
 
 
 def telegram(system, chat_id, text):
+    WRITTEN.append(text)
+    ADDRESSES.append(str(chat_id))
     update = system.telegram.make_update(next(_update_ids), chat_id, text)
     r = requests.post(system.gateway_url + "/webhooks/telegram", json=update,
                       headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=10)
@@ -46,6 +71,8 @@ def telegram(system, chat_id, text):
 
 
 def zalo(system, user_id, text):
+    WRITTEN.append(text)
+    ADDRESSES.append(user_id)
     raw, headers = system.zalo.signed_webhook(system.zalo.make_event("user_send_text", user_id, text))
     r = requests.post(system.gateway_url + "/webhooks/zalo", data=raw, headers=headers, timeout=10)
     assert r.status_code == 200, r.text
@@ -85,6 +112,7 @@ def test_web_chat_round_trip(system):
     s = requests.Session()
     token = s.post(system.gateway_url + "/webchat/api/session", timeout=10).json()["session"]
     h = {"X-Webchat-Session": token}
+    WRITTEN.append("cho hoi ve tro giup phap ly")
     assert s.post(system.gateway_url + "/webchat/api/messages", json={"text": "cho hoi ve tro giup phap ly",
                                                                       "client_id": "c1"}, headers=h, timeout=10).status_code == 202
     deadline, out = time.time() + 60, []
@@ -166,3 +194,79 @@ def test_statistics_take_the_topic_from_the_real_model(system):
                    if e.topic == "legal_aid"]
         time.sleep(0.2)
     assert eps and eps[0].gbv_type == "non_gbv" and eps[0].risk == "none"
+
+
+# --- the privacy scan ----------------------------------------------------------------------------
+
+def _plain(text: str) -> str:
+    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in text if unicodedata.category(c) != "Mn").lower()
+
+
+def _needles() -> list[re.Pattern]:
+    """What must not be found: every address (also without +84 / with a leading 0) and every
+    message, whole and as runs of four words, accented or not."""
+    pats = set()
+    for address in ADDRESSES:
+        digits = re.sub(r"\D", "", address)
+        forms = {digits}
+        if digits.startswith("84"):
+            forms |= {digits[2:], "0" + digits[2:]}
+        for form in forms:
+            pats.add(r"(?<!\d)" + r"[ .-]?".join(form) + r"(?!\d)")
+    for text in WRITTEN:
+        words = _plain(text).split()
+        for i in range(max(1, len(words) - 3)):
+            run = " ".join(words[i:i + 4])
+            if len(run) >= 12:
+                pats.add(re.escape(run))
+    return [re.compile(p) for p in sorted(pats)]
+
+
+def test_nothing_a_person_wrote_or_their_address_is_in_any_log_or_plain_column(system):
+    """After the module's traffic (and more of it here, with names, a place and a danger message on
+    every channel): every log file of every process, every column of every table except the
+    sealed ``*_enc`` ones, and the database files' raw bytes hold none of it."""
+    telegram(system, 906660911, "Em la Hoang Thi Tuyet o kiet 42 Tran Cao Van, chong em dang cam dao doi giet em")
+    sms(system, "+84905100911", "Toi ten la Pham Van Khuong, vo toi bi danh o thon Zebra xa Tam Ky")
+    zalo(system, "7712345000911", "chị Lê Thị Mộng Cầm bị chồng đánh gãy tay ở khối phố Quyết Thắng")
+    system.telegram.wait_for(lambda m: m["chat_id"] == 906660911, timeout=60)
+    system.twilio.wait_for(lambda m: m["to"] == "+84905100911", timeout=60)
+    system.zalo.wait_for(lambda m: m["user_id"] == "7712345000911", timeout=60)
+    assert system.gw.dispatcher.drain(60)
+    time.sleep(1.0)                                  # the action server's escalations, Rasa's last lines
+    needles = _needles()
+    assert len(ADDRESSES) >= 3 and len(needles) > 30      # the scan has something to look for
+
+    def hits(where: str, text: str) -> list[str]:
+        low = _plain(text)
+        return [f"{where}: {p.pattern[:40]}" for p in needles if p.search(low)]
+
+    found = []
+    logs = sorted(system.log_dir.glob("*.log"))
+    assert {"gateway.log", "rasa.log", "actions.log"} <= {p.name for p in logs}
+    assert '"event": "case_opened"' in (system.log_dir / "gateway.log").read_text()   # the gateway's lines are there
+    for path in logs:
+        found += hits(path.name, path.read_text(errors="replace"))
+    for path in system.tmp.rglob("*"):
+        if path.is_file() and path.suffix not in (".log", ".db") and not path.name.endswith(("-wal", "-shm")):
+            found += hits(str(path.relative_to(system.tmp)), path.read_bytes().decode("utf-8", "replace"))
+    db = system.tmp / "gateway.db"
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        checked = 0
+        for table in tables:
+            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if not r[1].endswith("_enc")]
+            for col in cols:
+                for (value,) in conn.execute(f'SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL'):
+                    checked += 1
+                    found += hits(f"{table}.{col}", value.decode("utf-8", "replace") if isinstance(value, bytes)
+                                  else str(value))
+        assert checked > 500
+    finally:
+        conn.close()
+    for path in (db, db.with_name(db.name + "-wal")):
+        if path.exists():
+            found += hits(f"raw {path.name}", path.read_bytes().decode("utf-8", "replace"))
+    assert found == []

@@ -89,7 +89,8 @@ def test_production_without_secrets_names_every_missing_variable(local_root):
 
 
 def test_production_rejects_a_short_secret_and_telegram_without_its_secret_token(local_root):
-    base = {"HELPLINE_ENV": "production", "HELPLINE_GATEWAY_TOKEN": "api", "HELPLINE_RASA_TOKEN": "rt"}
+    base = {"HELPLINE_ENV": "production", "HELPLINE_GATEWAY_TOKEN": "a" * 24, "HELPLINE_RASA_TOKEN": "r" * 24,
+            "HELPLINE_PUBLIC_URL": "https://helpline.example.org"}
     with pytest.raises(ConfigError, match="HELPLINE_SECRET_KEY"):
         Settings.from_env({**base, "HELPLINE_SECRET_KEY": "k" * 31})
     with pytest.raises(ConfigError, match="TELEGRAM_SECRET_TOKEN"):
@@ -97,6 +98,27 @@ def test_production_rejects_a_short_secret_and_telegram_without_its_secret_token
     s = Settings.from_env({**base, "HELPLINE_SECRET_KEY": "k" * 32})
     assert s.env == "production" and s.secret_key == "k" * 32
     assert not (local_root / "var" / "secret_key").exists()
+
+
+def test_production_refuses_weak_tokens_plain_http_unsigned_channels_and_bad_limits(local_root):
+    good = {"HELPLINE_ENV": "production", "HELPLINE_SECRET_KEY": GOOD_SECRET, "HELPLINE_GATEWAY_TOKEN": "a" * 24,
+            "HELPLINE_RASA_TOKEN": "r" * 24, "HELPLINE_PUBLIC_URL": "https://helpline.example.org"}
+    assert Settings.from_env(good).env == "production"
+    for change, named in (({"HELPLINE_GATEWAY_TOKEN": "tok3n-Xy"}, "HELPLINE_GATEWAY_TOKEN"),
+                          ({"HELPLINE_RASA_TOKEN": "r" * 23}, "HELPLINE_RASA_TOKEN"),
+                          ({"TELEGRAM_TOKEN": "1:a", "TELEGRAM_SECRET_TOKEN": "guessable"}, "TELEGRAM_SECRET_TOKEN"),
+                          ({"HELPLINE_PUBLIC_URL": "http://helpline.example.org"}, "HELPLINE_PUBLIC_URL"),
+                          ({"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_FROM": "+1500"}, "TWILIO_AUTH_TOKEN"),
+                          ({"ZALO_APP_ID": "1", "ZALO_ACCESS_TOKEN": "t"}, "ZALO_OA_SECRET_KEY"),
+                          ({"HELPLINE_LIMITS": "login=ten"}, "HELPLINE_LIMITS")):
+        with pytest.raises(ConfigError, match=named) as exc:
+            Settings.from_env({**good, **change})
+        for value in change.values():
+            if len(value) > 4 and "=" not in value and "/" not in value:
+                assert value not in str(exc.value)                # a secret is named, never shown
+    # development accepts all of it (a newcomer's laptop), except a malformed limit
+    dev = {k: v for k, v in good.items() if k != "HELPLINE_ENV"}
+    assert Settings.from_env({**dev, "HELPLINE_GATEWAY_TOKEN": "short", "HELPLINE_PUBLIC_URL": "http://x"})
 
 
 def test_development_generates_a_local_secret_once_and_reuses_it(local_root):
