@@ -20,14 +20,19 @@ Message texts are fixed, invented examples; nothing leaves 127.0.0.1.
 """
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/queue.py would shadow the standard library's queue (urllib3 needs it)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
 import argparse
 import json
-import os
 import random
 import secrets
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time

@@ -847,3 +847,12 @@ def test_no_telegram_chat_id_in_the_logs_at_debug(client, gw, fakes, caplog):
     settle(gw)
     wait_texts(fakes, "telegram", chat, 1)
     assert str(chat) not in _log_text(caplog)
+
+
+@pytest.mark.parametrize("topic", ["self_harm", "emergency", "domestic_violence", "sexual_violence", "child_abuse"])
+@pytest.mark.parametrize("risk", ["high", "imminent"])
+def test_every_first_reply_to_danger_carries_all_four_emergency_numbers(risk, topic):
+    """The non-negotiable rule: 113, 115, 111 and 1800 1581 at once, the self-harm reply too."""
+    body = replies.text(replies.safe_reply(risk, topic))
+    for number in ("113", "115", "111", "1800 1581"):
+        assert number in body, (risk, topic, number)
