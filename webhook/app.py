@@ -115,6 +115,15 @@ def _error(status: int, message: str):
     return jsonify({"error": message}), status
 
 
+def _json_body():
+    """The request's JSON, or None when it is not JSON (also "[[[[…" nested past the parser's
+    recursion limit: get_json(silent=True) only covers ValueError)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 # --- provider webhooks -------------------------------------------------------------------------
 
 hooks = Blueprint("hooks", __name__)
@@ -187,7 +196,7 @@ def escalations():
     given = request.headers.get("Authorization", "")
     if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return _error(403, "bad or missing token")
-    data = request.get_json(silent=True)
+    data = _json_body()
     if not isinstance(data, dict) or not isinstance(data.get("conversation_id"), str):
         return _error(400, "conversation_id is required")
     risk = data.get("risk") if data.get("risk") in pipeline.RISK_ORDER else "medium"
@@ -202,6 +211,21 @@ def escalations():
                                  locality=_label((data.get("summary") or {}).get("locality")
                                                  if isinstance(data.get("summary"), dict) else None))
     return jsonify({"case_id": case_id}), 201
+
+
+@api.get("/openapi.json")
+def openapi():
+    """This API described: webhook/openapi.yaml is the one source (tests check it against the
+    routes), read once per app and served as JSON."""
+    doc = current_app.extensions.get("openapi")
+    if doc is None:
+        from importlib.resources import files
+
+        import yaml
+
+        doc = yaml.safe_load(files("webhook").joinpath("openapi.yaml").read_text("utf-8"))
+        current_app.extensions["openapi"] = doc
+    return jsonify(doc)
 
 
 def _label(value) -> Optional[str]:
@@ -318,7 +342,7 @@ def webchat_send():
     gw, digest, refusal = _web_request()
     if refusal:
         return refusal
-    data = request.get_json(silent=True)
+    data = _json_body()
     if not isinstance(data, dict) or not isinstance(data.get("text", ""), str):
         return _error(400, "expected a JSON object with a text field")
     client_id = str(data.get("client_id") or secrets.token_hex(8))[:64]
@@ -388,7 +412,11 @@ def create_app(config: Union[Settings, dict, None] = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        return _error(exc.code or 500, exc.name.lower())
+        body, status = _error(exc.code or 500, exc.name.lower())
+        allow = dict(exc.get_headers()).get("Allow")         # a 405 names the allowed methods
+        if allow:
+            body.headers["Allow"] = allow
+        return body, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

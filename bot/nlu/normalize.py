@@ -89,7 +89,7 @@ def clean(text: str) -> str:
     if not isinstance(text, str):
         text = str(text)
     text = text.encode("utf-8", "replace").decode("utf-8", "replace")
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))   # a mark behind a zero-width space composes too
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     return _SPACES.sub(" ", text).strip()
 

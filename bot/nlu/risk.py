@@ -21,6 +21,7 @@ How a rule decides, in words:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.intents import max_risk, risk_rank
@@ -43,13 +44,16 @@ FAMILY = _alt(
     "chu ruot", "bac ruot", "cau ruot", "di ruot", "bo toi", "bo em", "bo minh", "bo tui", "bo no",
     "ong chu", "ba chu", "dong nghiep", "ban cung lop", "chu bao ve",
 )
-THIRD = _alt("no", "han", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "thang do", "thang kia",
+# "ong" is "ông"/"ổng" (he, in Quảng Nam) written without accents, as SMS is: a person, once the
+# generic "đàn ông" (men) is masked.
+THIRD = _alt("no", "han", "ong", "ong ay", "ba ay", "anh ay", "chi ay", "anh ta", "ong ta", "ba ta", "chi ta", "co ta", "thang do", "thang kia",
              "ga do", "ke do", "may dua", "tui no", "bon no", "chung no")
 ANCHOR = re.compile(rf"\b(?:{SELF}|{FAMILY}|{THIRD})\b")
 # Generic nouns that contain anchor words ("trẻ em", "người ta") are masked before the search.
-GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be|nan nhan"
+GENERIC = re.compile(r"\b(?:tre em|nguoi ta|phu nu|dan ong|hoc sinh|nguoi dan|con nguoi|moi nguoi|ai do|ban be|nan nhan"
                      r"|nguoi bi|mot nguoi|con cai|tre nho|phong chong|phong tranh|cho em hoi|cho toi hoi|cho minh hoi)\b")
-# Vietnamese drops the subject: a message that opens with "bị" is about the writer.
+# Vietnamese drops the subject: a message (or, after a greeting, a clause) that opens with "bị"
+# is about the writer.
 START_PASSIVE = re.compile(r"^(?:(?:da|vua|moi|lai|tung|cu|hay|thuong|suyt|hom qua|toi qua|hom nay) )*bi\b")
 # A particular child: an age under 18, a school grade, "bé", "đứa nhỏ". "con tôi" alone may be a
 # grown son, so it counts as a child only as the one who is hurt ("con tôi bị …", "đánh con tôi").
@@ -265,8 +269,8 @@ class Assessment:
     child: bool = False
 
 
-def _anchor_near(text: str, start: int, end: int, window: int = 60) -> bool:
-    if START_PASSIVE.search(text):
+def _anchor_near(text: str, start: int, end: int, passive: bool, window: int = 60) -> bool:
+    if passive:
         return True
     if CHILD_STRONG.search(text):  # "học sinh lớp 5", "bé 8 tuổi": a particular child
         return True
@@ -283,6 +287,8 @@ class _Context:
     norm: str
     lowered: str
     clauses: list[str]
+    clause_starts: tuple[int, ...] | None     # where each clause begins in norm
+    passive: bool     # a clause opens with "bị": a person is hurt (not enough to outweigh fiction)
     animal: bool
     media: bool       # fiction or sport, unless someone says it happens to them
     info_like: bool   # a question about the subject, not a disclosure
@@ -298,8 +304,21 @@ _UNCONSCIOUS_OR_BLEEDING = re.compile(
 _HAPPENING = re.compile(r"\b(?:dang|van dang|con dang|gio (?:no|han|ong ay)? ?(?:con|van) (?:ngoi|o|dung))\b")
 
 
+def _clause_starts(norm: str, clauses: list[str]) -> tuple[int, ...] | None:
+    """Where each clause begins in ``norm``, which has lost the punctuation between them (None
+    when a caller's ``normalized`` is not this message's)."""
+    starts, at = [], 0
+    for clause in clauses:
+        if clause:
+            starts.append(at)
+            at += len(clause) + 1
+    return tuple(starts) if " ".join(c for c in clauses if c) == norm else None
+
+
 def _context(text: str, norm: str) -> _Context:
     masked = GENERIC.sub("_", norm)
+    clauses = [normalize(part) for part in _CLAUSE.split(text)] if text else [norm]   # before clean: it drops "\n"
+    passive = any(START_PASSIVE.search(c) for c in [norm, *clauses])
     says = bool(START_PASSIVE.search(norm) or VICTIM_SAYS.search(masked))
     real = says or bool(FRIEND_REPORT.search(norm) or SELF_INTENT.search(norm))
     info = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)
@@ -316,7 +335,9 @@ def _context(text: str, norm: str) -> _Context:
     return _Context(
         norm=norm,
         lowered=clean(text).lower() if text else "",
-        clauses=[c for c in (normalize(part) for part in _CLAUSE.split(clean(text)))] if text else [norm],
+        clauses=clauses,
+        clause_starts=_clause_starts(norm, clauses),
+        passive=passive,
         animal=bool(ANIMAL.search(norm)),
         media=bool(MEDIA.search(norm)) and not (says or strong_child),
         info_like=info and not real,
@@ -327,14 +348,49 @@ def _context(text: str, norm: str) -> _Context:
     )
 
 
-def _ignored(cue: Cue, m: re.Match, ctx: _Context) -> bool:
+@dataclass(frozen=True)
+class _Span:
+    """A cue found in one clause, placed in the whole normalised message."""
+
+    begin: int
+    finish: int
+    string: str
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.finish
+
+
+def _matches(cue: Cue, ctx: _Context) -> Iterator[re.Match | _Span]:
+    """The cue in the whole message, then in each clause alone: what one sentence says is not
+    undone by the next ("Bố đánh. Có ai không?" is not "đánh cờ", "Xin chào. Cứu!" is a cry for
+    help). "muốn chết" counts only at the start of a clause or after a subject ("mệt quá, muốn
+    chết"), not as an exaggeration inside one ("nóng muốn chết"), so only clauses for it."""
+    if cue.name != "want_to_die":
+        yield from cue.pattern.finditer(ctx.norm)
+    if ctx.clause_starts is None:
+        if cue.name == "want_to_die":
+            yield from (m for clause in ctx.clauses for m in cue.pattern.finditer(clause))
+    elif cue.name == "want_to_die" or len(ctx.clause_starts) > 1:
+        for at, clause in zip(ctx.clause_starts, [c for c in ctx.clauses if c]):
+            for m in cue.pattern.finditer(clause):
+                yield _Span(at + m.start(), at + m.end(), ctx.norm)
+
+
+def _ignored(cue: Cue, m: re.Match | _Span, ctx: _Context) -> bool:
     """Matches that do not count: negated, a simile, fiction, a question about the subject, an
     animal, or (for anchored cues) no real person near the words."""
     norm = ctx.norm
     if cue.name == "suicide_tu_tu" and "tự tử" not in ctx.lowered and "từ từ" in ctx.lowered:
         return True  # written with accents as "từ từ" (slowly), not "tự tử"
-    if cue.negatable and NEGATION.search(norm[:m.start()]):
-        return True
+    if cue.negatable:
+        # a negation counts inside its own clause: "Có ai không? Chồng dọa giết em" is a threat
+        starts = ctx.clause_starts if m.string == norm and ctx.clause_starts else (0,)
+        start = max(s for s in starts if s <= m.start())
+        if NEGATION.search(m.string[start:m.start()]):
+            return True
     if not cue.anchored:
         return (ctx.media or ctx.info_like) and not ctx.real
     if ctx.media or ctx.info_like:
@@ -343,10 +399,10 @@ def _ignored(cue: Cue, m: re.Match, ctx: _Context) -> bool:
         return True  # "con mèo nhà tôi bị đánh ghen"
     if re.search(r"\bnhu (?:\w+ )?$", norm[max(0, m.start() - 12):m.start()]):
         return True  # a simile: "hàng thủ như bị trói tay"
-    return not _anchor_near(norm, m.start(), m.end())
+    return not _anchor_near(norm, m.start(), m.end(), ctx.passive)
 
 
-def _graded(cue: Cue, m: re.Match, ctx: _Context) -> tuple[str, str]:
+def _graded(cue: Cue, m: re.Match | _Span, ctx: _Context) -> tuple[str, str]:
     """The cue's level and topic, raised by what else the message says (now, a child)."""
     norm, level, topic = ctx.norm, cue.level, cue.topic
     if cue.name in ("kill_threat", "stalking") and ctx.now:
@@ -386,16 +442,13 @@ def assess(text: str, *, normalized: str | None = None) -> Assessment:
         return result
     ctx = _context(text, norm)
     for cue in CUES:
-        # "muốn chết" counts at the start of a clause or after a subject ("mệt quá, muốn chết"),
-        # not as an exaggeration inside one ("nóng muốn chết")
-        texts = ctx.clauses if cue.name == "want_to_die" else [norm]
-        for m in (m for t in texts for m in cue.pattern.finditer(t)):
+        for m in _matches(cue, ctx):
             if not _ignored(cue, m, ctx):
                 _raise(result, *_graded(cue, m, ctx), cue.name)
                 break
     for word, level, topic, anchored in ACCENTED_CUES:
         if word in ctx.lowered and risk_rank(level) > risk_rank(result.risk) and not ctx.info_like:
-            if anchored and (ctx.animal or ctx.media or not (START_PASSIVE.search(norm) or ANCHOR.search(GENERIC.sub("_", norm)))):
+            if anchored and (ctx.animal or ctx.media or not (ctx.passive or ANCHOR.search(GENERIC.sub("_", norm)))):
                 continue
             _raise(result, level, "child_abuse" if topic == "sexual_violence" and ctx.child else topic,
                    f"accented:{fold(word).replace(' ', '_')}")

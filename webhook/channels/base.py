@@ -40,11 +40,14 @@ class Inbound:
     client_ref: Optional[str] = None  # web chat: the browser's id for optimistic display
 
     def __post_init__(self):
-        if self.text is not None:
-            # an emoji cut in half cannot be encoded: U+FFFD, as for broken UTF-8
-            self.text = self.text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-            if self.kind == TEXT and not clean(self.text).strip():
-                self.kind, self.text = EMPTY, None     # only invisible characters
+        # an emoji cut in half cannot be stored: U+FFFD, as for broken UTF-8 (in ids too: a web
+        # chat's client id or a chat id is whatever the sender put there)
+        for name in ("address", "provider_msg_id", "text", "reply_ref", "client_ref"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+        if self.kind == TEXT and self.text is not None and not clean(self.text).strip():
+            self.kind, self.text = EMPTY, None     # only invisible characters
 
 
 @dataclass
@@ -135,6 +138,8 @@ def read_json(request: Request, max_bytes: int) -> tuple[bytes, dict]:
         data = json.loads(raw.decode("utf-8", errors="replace"))
     except ValueError:
         raise BadRequest("body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     return raw, data

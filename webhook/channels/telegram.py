@@ -81,6 +81,8 @@ class TelegramAdapter(Adapter):
         key = str(update.update_id)
         member = update.my_chat_member
         if member is not None:
+            if member.chat is None:
+                raise BadRequest("my_chat_member.chat is required")
             # The person blocked (or unblocked) the bot: no more messages to them until they write.
             status = member.new_chat_member.status if member.new_chat_member else None
             return [Inbound(self.name, str(member.chat.id), key, kind=EVENT,
@@ -90,6 +92,8 @@ class TelegramAdapter(Adapter):
             # edited messages, channel posts, groups: acknowledged, not answered (a group is not a
             # safe place to talk about violence, and we must not reply into one)
             return [Inbound(self.name, str(msg.chat.id) if msg and msg.chat else "", key, kind=EVENT)]
+        if not isinstance(msg.text, (str, type(None))) or not isinstance(msg.caption, (str, type(None))):
+            raise BadRequest("text and caption must be strings")      # PTB does not check types
         if msg.text is not None:
             kind = TEXT if msg.text.strip() else EMPTY
             return [Inbound(self.name, str(msg.chat.id), key, kind=kind, text=msg.text if kind == TEXT else None)]

@@ -41,7 +41,9 @@ MEDIA_EVENTS = {"user_send_image", "user_send_sticker", "user_send_audio", "user
 
 
 def signature(app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
-    digest = hashlib.sha256(app_id.encode() + raw_body + str(timestamp).encode() + oa_secret_key.encode())
+    # a timestamp may hold half an emoji ("\ud83d" in the JSON): it must fail the check, not crash it
+    stamp = str(timestamp).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(app_id.encode() + raw_body + stamp + oa_secret_key.encode())
     return "mac=" + digest.hexdigest()
 
 
@@ -73,13 +75,14 @@ class ZaloAdapter(Adapter):
             import json
 
             timestamp = str(json.loads(raw.decode("utf-8", errors="replace")).get("timestamp", ""))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             timestamp = ""
         expected = signature(self.settings.zalo_app_id, raw, timestamp, self.settings.zalo_oa_secret_key)
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise Forbidden("bad X-ZEvent-Signature")
-        if self.settings.zalo_max_event_age and timestamp.isdigit():
-            if abs(time.time() - int(timestamp) / 1000) > self.settings.zalo_max_event_age:
+        # isdecimal, not isdigit: "²" is a digit that int() refuses; float() makes 5000 digits inf
+        if self.settings.zalo_max_event_age and timestamp.isdecimal():
+            if abs(time.time() - float(timestamp) / 1000) > self.settings.zalo_max_event_age:
                 raise Forbidden("event too old")
 
     def parse(self, request: Request) -> list[Inbound]:
