@@ -7,7 +7,7 @@ HELPLINE  := $(VENV)/bin/helpline
 STAMP     := $(VENV)/.installed
 MODEL     := models/helpline.tar.gz
 
-.PHONY: run test setup model validate eval bench bench-gateway bench-queue bench-stats bench-broadcast catalogs clean
+.PHONY: run test setup model validate eval bench bench-gateway bench-queue bench-stats bench-broadcast bench-load catalogs clean
 
 run: model
 	$(HELPLINE) run
@@ -57,6 +57,11 @@ bench-stats: setup
 # people write in, kill the worker 3 times (about 20 minutes).
 bench-broadcast: setup
 	$(PY) bench/broadcast.py
+
+# Scale-out: the single-process default against PostgreSQL + Redis + 2 Rasa + 2 action servers +
+# 2 gunicorn processes + 2 workers, then one Rasa killed and restarted under load (about 12 minutes).
+bench-load: model
+	$(PY) bench/load.py
 
 # Refresh the Babel catalogs after changing marked strings, then translate locale/vi.
 catalogs: setup

@@ -301,6 +301,23 @@ def settle(shape: Shape, posted: dict, danger: dict, first_chat: int, timeout: f
             "danger_without_case": len(danger_convs - with_case) + (len(danger) - len(danger_convs))}
 
 
+def storage(database_url: str) -> dict:
+    """Bytes on disk per stored message: the gateway's tables (messages, replies, cases,
+    statistics, audit) and Rasa's trackers (schema rasa), indexes included."""
+    engine = create_engine(database_url, future=True)
+    with engine.connect() as c:
+        messages = c.execute(text("select count(*) from messages")).scalar() or 1
+        replies = c.execute(text("select count(*) from outbox")).scalar()
+        sizes = dict(c.execute(text(
+            "select n.nspname, sum(pg_total_relation_size(cl.oid)) from pg_class cl "
+            "join pg_namespace n on n.oid = cl.relnamespace where cl.relkind = 'r' "
+            "and n.nspname in ('public', 'rasa') group by n.nspname")).all())
+    engine.dispose()
+    return {"messages": messages, "replies": replies,
+            "gateway_bytes_per_message": round(int(sizes.get("public", 0)) / messages),
+            "rasa_tracker_bytes_per_message": round(int(sizes.get("rasa", 0)) / messages)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short phases (a smoke run, not for the figures)")
@@ -335,6 +352,7 @@ def main() -> int:
                 out["scaleout_rasa_killed"] = run_phase(scale, arrivals, 50_000_000, killed, args.clients,
                                                         kill_at=killed / 4)
                 print(json.dumps({"scaleout_rasa_killed": out["scaleout_rasa_killed"]}), flush=True)
+                out["storage"] = storage(scale.database_url)
             finally:
                 scale.stop()
         finally:
