@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bot.understanding import understand
 from webhook import events, replies, sql as Q, states as S
@@ -373,12 +373,26 @@ def _finish(gw, msg: Message, new_state: str, texts: list[tuple[str, str]], adap
     S.check(S.INBOUND, msg.state, new_state)
     labels = _labels(assessment)
     with gw.tx() as c:
+        if msg.state == S.DEFERRED and seq0 < DEGRADED_SEQ:
+            texts = _not_said(c, gw, msg, texts, adapter)
         jobs = _enqueue(c, gw, msg, seq0, texts, adapter)
         res = c.execute(Q.FINISH_MESSAGE, {"new": new_state, "now": time.time(), "risk": labels.get("risk"),
                                            "topic": labels.get("topic"), "id": msg.id, "old": msg.state})
         if res.rowcount != 1:
             raise S.TransitionError(f"message {msg.id} changed state under us")
     send_jobs(gw, jobs)
+
+
+def _not_said(c, gw, msg: Message, texts: list[tuple[str, str]], adapter) -> list[tuple[str, str]]:
+    """A replayed message's answer without what its safe reply already said: a danger message
+    that waited for Rasa got the emergency numbers at once, and Rasa's answer begins with the
+    same sentence; the person is not sent it a second time."""
+    said = {gw.vault.open(bytes(r[0])) for r in c.execute(
+        select(Outbox.body_enc).where(Outbox.source_message_id == msg.id, Outbox.seq >= DEGRADED_SEQ))}
+    if not said:
+        return texts
+    return [(kind, text) for kind, text in texts
+            if not set(adapter.render(text) if adapter else [text]) <= said]
 
 
 def _enqueue(c, gw, msg: Message, seq0: int, texts: list[tuple[str, str]], adapter) -> list["Job"]:
@@ -575,13 +589,35 @@ def send_jobs(gw, jobs: list[Job]) -> int:
                                   attempts=Outbox.attempts - 1))
         break
     if done:
-        now = time.time()
-        with gw.tx() as c:
-            c.execute(Q.MARK_SENT, [{"now": now, "pid": pid, "id": job.row_id} for job, pid in done])
-            for job, _ in done:
-                if job.channel == "zalo":
-                    c.execute(Q.COUNT_ZALO_REPLY, {"id": job.contact_id})
+        _record_sent(gw, done)
     return len(done)
+
+
+RECORD_RETRIES = (0.1, 0.3, 0.9, 2.7)      # seconds between tries to record a send (about 4 s)
+
+
+def _record_sent(gw, done: list[tuple[Job, Optional[str]]]) -> None:
+    """Record rows the provider accepted. The provider has them now: if the database fails here
+    (a connection cut, a restart) the rows would stay "sending" and go out a second time when the
+    claim expires, so the recording is tried again for a few seconds first. Idempotent: only a
+    row still "sending" is marked."""
+    for delay in (*RECORD_RETRIES, None):
+        try:
+            now = time.time()
+            with gw.tx() as c:
+                plain = [{"now": now, "pid": pid, "id": job.row_id} for job, pid in done if job.channel != "zalo"]
+                if plain:
+                    c.execute(Q.MARK_SENT, plain)
+                for job, pid in done:
+                    if job.channel == "zalo" and c.execute(Q.MARK_SENT, {"now": now, "pid": pid,
+                                                                         "id": job.row_id}).rowcount == 1:
+                        c.execute(Q.COUNT_ZALO_REPLY, {"id": job.contact_id})
+            return
+        except DBAPIError as exc:
+            if delay is None or not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            logger.warning("record_sent_retry outbox=%s error=%s", done[0][0].row_id, type(exc).__name__)
+            time.sleep(delay)
 
 
 def send_job(gw, job: Job, record: bool = True):
@@ -607,7 +643,7 @@ def send_job(gw, job: Job, record: bool = True):
     if result.ok:
         if not record:
             return True, result.provider_msg_id
-        _outcome(gw, job.row_id, S.SENT, provider_id=result.provider_msg_id, zalo=(channel == "zalo"))
+        _record_sent(gw, [(job, result.provider_msg_id)])
         return True
     if result.stop_contact:
         reason = f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"

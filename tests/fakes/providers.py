@@ -10,7 +10,8 @@ Each fake is a real HTTP/1.1 server (keep-alive, one daemon thread per connectio
 
 Common API (``FakeProvider``): ``start()``/``stop()``/context manager, ``url``, ``calls``
 (every request, as :class:`Call`), ``sent`` (successful sends only), ``wait_for(...)``,
-``fail_next(n, status)``, ``delay`` (seconds slept in each send call), ``reset()``.
+``fail_next(n, status)``, ``slow_next(n, seconds, deliver)`` (a provider that times out, having
+taken the message or not), ``delay`` (seconds slept in each send call), ``reset()``.
 Provider facts (paths, error bodies, codes) are documented in docs/channels.md.
 """
 
@@ -143,14 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = body.encode("utf-8") if isinstance(body, str) else (body or b"")
             ctype_out = "text/plain; charset=utf-8"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype_out)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype_out)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True      # the client gave up waiting (``slow_next``)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -174,6 +178,10 @@ class FakeProvider:
         self.errors: list[str] = []  # exceptions raised inside the fake (should stay empty)
         self._fail_remaining = 0
         self._fail_status = 500
+        self._slow_remaining = 0
+        self._slow_seconds = 0.0
+        self._slow_deliver = True
+        self.slow_calls = 0             # send calls that were held by ``slow_next``
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._conns: set = set()
@@ -296,8 +304,29 @@ class FakeProvider:
             self._fail_remaining = int(n)
             self._fail_status = int(status)
 
+    def slow_next(self, n: int, seconds: float, deliver: bool = True) -> None:
+        """Hold each of the next ``n`` send calls for ``seconds`` before answering (longer than the
+        client's timeout: the client gives up). ``deliver=True``: the message is then taken and
+        recorded in ``sent`` as usual (a timeout that did reach the provider: ambiguous to the
+        sender); ``deliver=False``: it is then refused with 504 and never recorded (a timeout
+        that did not)."""
+        with self._cond:
+            self._slow_remaining = int(n)
+            self._slow_seconds = float(seconds)
+            self._slow_deliver = bool(deliver)
+
     def _send_gate(self) -> int | None:
         """Call at the start of a send endpoint: sleeps ``delay``; returns a status to fail with."""
+        with self._cond:
+            slow = self._slow_remaining > 0
+            if slow:
+                self._slow_remaining -= 1
+                self.slow_calls += 1
+                seconds, deliver = self._slow_seconds, self._slow_deliver
+        if slow:
+            time.sleep(seconds)
+            if not deliver:
+                return 504
         if self.delay > 0:
             time.sleep(self.delay)
         with self._cond:
@@ -323,6 +352,8 @@ class FakeProvider:
             self.errors.clear()
             self._fail_remaining = 0
             self._fail_status = 500
+            self._slow_remaining = 0
+            self.slow_calls = 0
             self.delay = self._initial_delay
             self._reset_state()
 
