@@ -183,6 +183,36 @@ def machine_cpu() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_part(shape: Shape) -> dict[str, float]:
+    """CPU seconds used so far per part of the system: each started process with everything in
+    its session (gunicorn's workers, Rasa's children), PostgreSQL's and Redis's processes, and
+    this driver (clients and the fake provider). /proc, Linux."""
+    names = {p.pid: name.rstrip("0123456789") for name, p in shape.procs.items()}
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        session, cpu = int(fields[3]), (int(fields[11]) + int(fields[12])) / tick
+        if session in names:
+            part = names[session]
+        elif int(entry.name) == os.getpid():
+            part = "driver"
+        elif comm.startswith("postgres"):
+            part = "postgresql"
+        elif comm.startswith("redis"):
+            part = "redis"
+        else:
+            continue
+        out[part] = out.get(part, 0.0) + cpu
+    return out
+
+
 def run_phase(shape: Shape, arrivals: Arrivals, first_chat: int, seconds: float, clients: int,
               kill_at: float | None = None) -> dict:
     rnd = random.Random(first_chat)
@@ -190,7 +220,7 @@ def run_phase(shape: Shape, arrivals: Arrivals, first_chat: int, seconds: float,
     counter = iter(range(10_000_000))
     latencies, posted, danger, errors, no_reply = [], {}, {}, [0], [0]
     events: dict = {}
-    started, cpu0 = time.perf_counter(), machine_cpu()
+    started, cpu0, parts0 = time.perf_counter(), machine_cpu(), cpu_by_part(shape)
     stop_at = started + seconds
     url = f"http://127.0.0.1:{shape.gw_port}/webhooks/telegram"
 
@@ -239,13 +269,16 @@ def run_phase(shape: Shape, arrivals: Arrivals, first_chat: int, seconds: float,
     for t in threads:
         t.join()
     elapsed, cpu = time.perf_counter() - started, machine_cpu() - cpu0
+    parts = {k: v - parts0.get(k, 0.0) for k, v in cpu_by_part(shape).items()}
     result = {"clients": clients, "seconds": round(elapsed, 1), "posted": len(posted), "http_errors": errors[0],
               "messages_per_s": round(len(latencies) / elapsed, 2),
               "first_reply_p50_ms": round(1000 * pct(latencies, 50), 1) if latencies else None,
               "first_reply_p95_ms": round(1000 * pct(latencies, 95), 1) if latencies else None,
               "no_first_reply_in_120s": no_reply[0],
               "machine_cpu_busy": round(cpu / (elapsed * (os.cpu_count() or 1)), 2),
-              "cpu_ms_per_message": round(1000 * cpu / max(1, len(latencies)), 1), **events}
+              "cpu_ms_per_message": round(1000 * cpu / max(1, len(latencies)), 1),
+              "cpu_ms_per_message_by_part": {k: round(1000 * v / max(1, len(latencies)), 1)
+                                             for k, v in sorted(parts.items()) if v > 0}, **events}
     result.update(settle(shape, posted, danger, first_chat))
     return result
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import socket
 import threading
+import time
 from pathlib import Path
 
 from bot import runner
@@ -50,7 +51,15 @@ class System:
         for fake in (self.twilio, self.telegram, self.zalo):
             fake.start()
         self.start_gateway()
-        self.actions = runner.start_actions(self.actions_port, self.log_dir, self.env)
+        for attempt in range(3):
+            self.actions = runner.start_actions(self.actions_port, self.log_dir, self.env)
+            time.sleep(1.0)
+            if self.actions.poll() is None:
+                break
+            # another process took the free port between our check and the bind: another port
+            self.actions_port = free_port()
+            self.endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n')
+            self.gw.rasa.actions_urls = [f"http://127.0.0.1:{self.actions_port}"]
         self.start_rasa()
         if not runner._wait(f"http://127.0.0.1:{self.actions_port}/health", self.actions, 120):
             raise RuntimeError("action server did not start:\n" + self.log("actions.log"))

@@ -25,7 +25,7 @@ def make_engine(url: str) -> Engine:
         # Keep connections open (SQLAlchemy 1.4 would open and close one per session): closing the
         # last connection to a WAL database checkpoints it, which costs an fsync per transaction.
         engine = create_engine(url, future=True, poolclass=QueuePool, pool_size=32, max_overflow=32,
-                               connect_args={"check_same_thread": False, "timeout": 30})
+                               hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
@@ -46,7 +46,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("helpline_read") else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # hide_parameters: a database error's message never quotes what was written (sealed bodies,
+    # pseudonyms), whoever logs it
+    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -315,9 +315,15 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             texts.append(body)
     out = [("bot", t) for t in texts]
     if not out:
-        # Rasa answered nothing (an action failed: the action server may be down). Nobody may
+        # Rasa answered nothing: an action failed. With the action server down the message waits
+        # like one Rasa could not take: the notice now (it says a reply follows), the answer when
+        # the replay finds the action server back. Otherwise the notice is the answer: nobody may
         # write to a helpline and hear nothing back.
         logger.warning("rasa_empty_answer conversation=%s", msg.conversation_id)
+        if gw.rasa.actions_healthy() is False:
+            done = _degrade(gw, msg, text, assessment, adapter)
+            _stats(gw, msg, text, assessment)
+            return done
         out = [("safety", replies.text(replies.DEGRADED))]
     _finish(gw, msg, S.ANSWERED, out, adapter, seq0=0, assessment=assessment)
     _stats(gw, msg, text, assessment, sender=sender)
@@ -645,6 +651,14 @@ def send_job(gw, job: Job, record: bool = True):
             return True, result.provider_msg_id
         _record_sent(gw, [(job, result.provider_msg_id)])
         return True
+    if result.ambiguous and hasattr(adapter, "lookup_sent"):
+        # the provider may have taken it (a timeout, a connection lost mid-call): not sent again
+        # blindly. The row stays "sending" with its claim ended; the sweep asks the provider.
+        with transaction(gw.Session) as s:
+            s.execute(update(Outbox).where(Outbox.id == job.row_id, Outbox.state == S.SENDING)
+                      .values(claimed_until=time.time(), error_code=(result.error_code or "ambiguous")[:32]))
+        logger.info("send_ambiguous outbox=%s channel=%s error=%s", job.row_id, channel, result.error_code)
+        return False if record else (False, None)
     if result.stop_contact:
         reason = f"{channel}_{'21610' if channel == 'sms' else 'blocked'}"
         with transaction(gw.Session) as s:
@@ -724,6 +738,49 @@ def _provider_opt_out(gw, contact_id: int, reason: str) -> None:
 
 # --- the sweeper: replay, retries, stale claims ------------------------------------------------------
 
+def reconcile_sending(gw, now: float, limit: int = 100) -> int:
+    """Rows left "sending" past their claim (a timeout the provider may have taken, a worker
+    killed mid-call) on a channel that can be asked (SMS: Twilio's message list): recorded as sent
+    when the provider has them, put back in the queue when it has not, left for the next pass
+    when it cannot answer. Other channels cannot be asked: the reset after this sends them again
+    (at least once: a person may see a reply twice, never none)."""
+    channels = [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
+    if not channels:
+        return 0
+    with transaction(gw.Session) as s:
+        rows = s.execute(select(Outbox.id, Outbox.channel, Outbox.body_enc, Outbox.created_at, Contact.address_enc)
+                         .join(Contact, Contact.id == Outbox.contact_id)
+                         .where(Outbox.state == S.SENDING, Outbox.claimed_until < now, Outbox.channel.in_(channels))
+                         .order_by(Outbox.id).limit(limit)).all()
+    done = 0
+    for row_id, channel, body_enc, created_at, address_enc in rows:
+        address, body = gw.vault.open(bytes(address_enc)), gw.vault.open(bytes(body_enc))
+        if address is None or body is None:
+            continue                                # erased meanwhile: the reset requeues, send_job refuses
+        try:
+            with transaction(gw.Session) as s:      # sids other rows already hold are not this one
+                taken = {p for (p,) in s.execute(select(Outbox.provider_msg_id).where(
+                    Outbox.contact_id == select(Outbox.contact_id).where(Outbox.id == row_id).scalar_subquery(),
+                    Outbox.provider_msg_id.isnot(None)))}
+            found = gw.adapters[channel].lookup_sent(address, body, since=created_at, exclude=taken)
+        except Exception as exc:                    # the provider cannot answer now: next pass
+            logger.warning("reconcile_lookup_failed outbox=%s error=%s", row_id, type(exc).__name__)
+            with transaction(gw.Session) as s:
+                s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.SENDING)
+                          .values(claimed_until=now + 30))
+            continue
+        if found:
+            with gw.tx() as c:
+                c.execute(Q.MARK_SENT, {"now": time.time(), "pid": found, "id": row_id})
+        else:
+            with transaction(gw.Session) as s:
+                s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.SENDING)
+                          .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None))
+        logger.info("reconciled outbox=%s found=%s", row_id, bool(found))
+        done += 1
+    return done
+
+
 def sweep(gw, limit: int = 200) -> dict:
     """One pass of the worker: what the fast path could not finish. Idempotent; any number of
     workers may run it (leases and claims keep them apart)."""
@@ -733,11 +790,13 @@ def sweep(gw, limit: int = 200) -> dict:
         stats["spooled"] = gw.spool.drain(gw)
     except Exception as exc:            # the database is still down: try again next pass
         logger.warning("spool_drain_failed error=%s", type(exc).__name__)
+    stats["reconciled"] = reconcile_sending(gw, now)
     with transaction(gw.Session) as s:
         res = s.execute(update(Outbox).where(Outbox.state == S.SENDING, Outbox.claimed_until < now)
                         .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None))
         stats["reset"] = res.rowcount
-    rasa_ok = gw.rasa.available() or gw.rasa.healthy()
+    # the replay needs Rasa and, when one is configured, an action server answering
+    rasa_ok = (gw.rasa.available() or gw.rasa.healthy()) and gw.rasa.actions_healthy() is not False
     if rasa_ok:
         gw.rasa.down_until = 0.0
         with transaction(gw.Session) as s:

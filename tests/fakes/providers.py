@@ -182,6 +182,7 @@ class FakeProvider:
         self._slow_seconds = 0.0
         self._slow_deliver = True
         self.slow_calls = 0             # send calls that were held by ``slow_next``
+        self._hold = threading.local()  # deliver=True: the answer held after the message is taken
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._conns: set = set()
@@ -246,6 +247,9 @@ class FakeProvider:
         with self._cond:
             self._sent.append(item)
             self._cond.notify_all()
+        hold, self._hold.seconds = getattr(self._hold, "seconds", 0.0), 0.0
+        if hold:
+            time.sleep(hold)
 
     @property
     def sent(self) -> list[dict]:
@@ -307,8 +311,8 @@ class FakeProvider:
     def slow_next(self, n: int, seconds: float, deliver: bool = True) -> None:
         """Hold each of the next ``n`` send calls for ``seconds`` before answering (longer than the
         client's timeout: the client gives up). ``deliver=True``: the message is then taken and
-        recorded in ``sent`` as usual (a timeout that did reach the provider: ambiguous to the
-        sender); ``deliver=False``: it is then refused with 504 and never recorded (a timeout
+        recorded in ``sent`` at once, as a real provider takes it, and only the answer waits (a
+        timeout that did reach the provider: ambiguous to the sender); ``deliver=False``: it is then refused with 504 and never recorded (a timeout
         that did not)."""
         with self._cond:
             self._slow_remaining = int(n)
@@ -324,9 +328,10 @@ class FakeProvider:
                 self.slow_calls += 1
                 seconds, deliver = self._slow_seconds, self._slow_deliver
         if slow:
-            time.sleep(seconds)
             if not deliver:
+                time.sleep(seconds)
                 return 504
+            self._hold.seconds = seconds        # taken at once, answered too late (_record_sent)
         if self.delay > 0:
             time.sleep(self.delay)
         with self._cond:

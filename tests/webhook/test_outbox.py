@@ -76,3 +76,62 @@ def test_adapters_redact_people_and_their_words(gw, fakes):
     assert "5699" not in str(tg) and "chong em" not in str(tg) and tg["update_id"] == 1
     za = gw.adapters["zalo"].redact(fakes["zalo"].make_event("user_send_text", "2512523625419999", "chong em"))
     assert "2512523625419999" not in str(za) and "chong em" not in str(za) and za["event_name"] == "user_send_text"
+
+
+def test_a_reply_left_sending_is_asked_of_twilio_recorded_when_it_has_it_sent_when_not(client, gw, fakes):
+    """A send that ended without an answer (timeout, process killed mid-call) leaves the row
+    "sending". For SMS the sweep asks Twilio: one row Twilio has is recorded with Twilio's sid and
+    not sent again; one it has not is sent, once; a sid already recorded for another row with the
+    same text is not taken for this one."""
+    from tests.webhook.conftest import post_sms
+
+    tw, phone = fakes["twilio"], "+84905000771"
+    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
+    settle(gw)
+    first = rows(gw, Outbox)[0]
+    sent_before = [m for m in tw.sent if m["to"] == phone]
+    assert sent_before and first.provider_msg_id == sent_before[0]["sid"]
+    taken = gw.adapters["sms"].send(phone, "the reply Twilio took").provider_msg_id   # it went, the answer was lost
+    now = time.time()
+    with transaction(gw.Session) as s:
+        for body in ("the reply Twilio took", "the reply Twilio never got", sent_before[0]["body"]):
+            s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
+                         kind="counsellor", body_enc=gw.vault.seal(body), priority=0, state="sending",
+                         claimed_by="dead-worker", claimed_until=now - 1, created_at=now - 5, next_attempt_at=0,
+                         attempts=1))
+    count = len(tw.sent)
+    stats = Worker(gw).run_once()
+    assert stats["reconciled"] == 3
+    by_body = {gw.vault.open(r.body_enc): r for r in rows(gw, Outbox)[1:]}
+    assert by_body["the reply Twilio took"].state == "sent"
+    assert by_body["the reply Twilio took"].provider_msg_id == taken
+    assert by_body["the reply Twilio never got"].state == "sent"
+    # the first reply's sid belongs to the first row: the third (same text) was not sent, so it goes now
+    third = by_body[sent_before[0]["body"]]
+    assert third.state == "sent" and third.provider_msg_id != first.provider_msg_id
+    new = [m["body"] for m in tw.sent[count:]]
+    assert sorted(new) == sorted(["the reply Twilio never got", sent_before[0]["body"]])
+    Worker(gw).run_once()
+    assert len(tw.sent) == count + 2
+
+
+def test_a_twilio_that_cannot_be_asked_leaves_the_row_for_the_next_pass(client, gw, fakes, monkeypatch):
+    from tests.webhook.conftest import post_sms
+
+    tw, phone = fakes["twilio"], "+84905000772"
+    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
+    settle(gw)
+    first = rows(gw, Outbox)[0]
+    with transaction(gw.Session) as s:
+        s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
+                     kind="counsellor", body_enc=gw.vault.seal("maybe sent"), priority=0, state="sending",
+                     claimed_by="dead-worker", claimed_until=time.time() - 1, next_attempt_at=0, attempts=1))
+
+    def down(*a, **k):
+        raise ConnectionError("twilio unreachable")
+
+    monkeypatch.setattr(gw.adapters["sms"], "lookup_sent", down)
+    count = len(tw.sent)
+    Worker(gw).run_once()
+    row = rows(gw, Outbox)[-1]
+    assert row.state == "sending" and row.claimed_until > time.time() and len(tw.sent) == count

@@ -128,15 +128,16 @@ class SmsAdapter(Adapter):
         return SendResult(True, provider_msg_id=msg.sid)
 
 
-    def lookup_sent(self, address: str, body: str, since: float) -> Optional[str]:
+    def lookup_sent(self, address: str, body: str, since: float, exclude: frozenset = frozenset()) -> Optional[str]:
         """The sid of a message with this body that Twilio took for ``address`` since ``since``
-        (a worker died during the call: did it go?). None when Twilio has none."""
+        (a worker died during the call, a timeout: did it go?), other than the sids in
+        ``exclude`` (already recorded for other rows). None when Twilio has none."""
         # not filtered by DateSent: a message Twilio still queues has no sent date yet
         for msg in self.client.messages.list(to=address, limit=50):
             created = msg.date_created
             if created is not None and created.timestamp() < since - 120:     # clocks may differ a little
                 continue
-            if (msg.body or "") == body and str(msg.direction or "").startswith("outbound"):
+            if (msg.body or "") == body and str(msg.direction or "").startswith("outbound") and msg.sid not in exclude:
                 return msg.sid
         return None
 
