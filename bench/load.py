@@ -127,8 +127,23 @@ class Shape:
         runner.stop(list(self.procs.values()))
 
 
-def start_single(model: Path, tmp: Path, fake: FakeTelegram) -> Shape:
+def _started(start):
+    """A shape whose processes are stopped again when it fails to start (no orphans)."""
+    def wrapper(*args, **kwargs) -> Shape:
+        box: list[Shape] = []
+        try:
+            return start(box, *args, **kwargs)
+        except BaseException:
+            if box:
+                box[0].stop()
+            raise
+    return wrapper
+
+
+@_started
+def start_single(box: list, model: Path, tmp: Path, fake: FakeTelegram) -> Shape:
     s = Shape("single", model, tmp, fake)
+    box.append(s)
     s.database_url = f"sqlite:///{s.tmp / 'gateway.db'}"
     env = s.start_bots(1)
     procs = runner.start_gateway(s.gw_port, {**env, "HELPLINE_PORT": str(s.gw_port)}, s.log_dir)
@@ -136,8 +151,10 @@ def start_single(model: Path, tmp: Path, fake: FakeTelegram) -> Shape:
     return s
 
 
-def start_scaleout(model: Path, tmp: Path, fake: FakeTelegram, db: str) -> Shape:
+@_started
+def start_scaleout(box: list, model: Path, tmp: Path, fake: FakeTelegram, db: str) -> Shape:
     s = Shape("scaleout", model, tmp, fake)
+    box.append(s)
     base = PG_URL.rsplit("/", 1)[0]
     s.database_url = f"{base}/{db}"
     host = base.split("@", 1)[-1].split(":")[0] or "127.0.0.1"

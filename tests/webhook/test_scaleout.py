@@ -121,3 +121,28 @@ def test_gateways_and_workers_starting_together_migrate_a_new_postgresql_databas
             assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_gateway_processes_starting_together_on_a_new_database_all_start(pg_url):
+    """gunicorn starts its processes at once: each builds the app (migrations, the first canned
+    responses); none may fail because another did the same a moment before (it once did: a
+    duplicate canned response stopped a process from booting and gunicorn with it)."""
+    import os
+
+    import yaml
+
+    code = ("from webhook.app import create_app; "
+            "app = create_app({'run_dispatcher': False, 'webchat_enabled': False}); "
+            "app.extensions['helpline'].close()")
+    env = {**os.environ, "HELPLINE_DATABASE_URL": pg_url, "HELPLINE_SECRET_KEY": "s" * 48}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=180)[1].decode(errors="replace")[-800:] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    expected = len(yaml.safe_load((ROOT / "data" / "console" / "canned_responses.yml").read_text("utf-8"))["responses"])
+    engine = create_engine(pg_url, future=True)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM canned_responses").scalar() == expected
+    finally:
+        engine.dispose()

@@ -498,15 +498,22 @@ def canned_save():
 
 
 def seed_canned(gw_) -> int:
-    """Load data/console/canned_responses.yml when the list is empty (first start)."""
-    with transaction(gw_.Session) as s:
-        if s.execute(select(func.count()).select_from(CannedResponse)).scalar():
-            return 0
-        data = yaml.safe_load((ROOT / "data" / "console" / "canned_responses.yml").read_text("utf-8"))
-        for item in data["responses"]:
-            s.add(CannedResponse(key=item["key"], title=item["title"], body=item["body"].strip(),
-                                 source=item.get("source"), updated_by=None, updated_at=time.time()))
-        return len(data["responses"])
+    """Load data/console/canned_responses.yml when the list is empty (first start). Gateway
+    processes starting together on a new database race for it: the one that loses finds the
+    list loaded by the other."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with transaction(gw_.Session) as s:
+            if s.execute(select(func.count()).select_from(CannedResponse)).scalar():
+                return 0
+            data = yaml.safe_load((ROOT / "data" / "console" / "canned_responses.yml").read_text("utf-8"))
+            for item in data["responses"]:
+                s.add(CannedResponse(key=item["key"], title=item["title"], body=item["body"].strip(),
+                                     source=item.get("source"), updated_by=None, updated_at=time.time()))
+            return len(data["responses"])
+    except IntegrityError:
+        return 0
 
 
 # --- audit log and staff -------------------------------------------------------------------------
