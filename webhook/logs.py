@@ -7,6 +7,9 @@ this formatter turns that into ``{"ts": …, "level": …, "logger": …, "event
 Two guards stand behind the rule that callers log ids only:
 - an exception is written as its type and the places it passed (file, line, function), never its
   message: a database error's message quotes the statement's parameters;
+- a line from another library (Rasa, Sanic, SQLAlchemy, gunicorn…) keeps only its event name
+  (its first word) and the exception's type and places: Rasa logs a timed-out message's text at
+  ERROR, and no one reviews what libraries put in their lines;
 - any run of 8 or more digits, spaces or dashes allowed between them (a phone number, a Telegram
   or Zalo id), is replaced by ``[digits]``; the gateway's own ids stay shorter for a long while.
 """
@@ -22,10 +25,27 @@ import traceback
 DIGITS = re.compile(r"\+?\d[\d .-]{5,}\d")
 KEY_VALUE = re.compile(r"(\w+)=(\S*)")
 EVENT = re.compile(r"^[a-z][a-z0-9_]*$")
+DOTTED = re.compile(r"\b[a-z_]+(?:\.[a-z_]+)+\b")       # structlog's event names: rest.message.received
+FIRST_WORD = re.compile(r"[A-Za-z][\w-]{0,39}")
+OURS = ("webhook", "actions", "bot", "tests", "__main__")
 
 
 def scrub(text: str) -> str:
     return DIGITS.sub(lambda m: "[digits]" if sum(c.isdigit() for c in m.group()) >= 8 else m.group(), text)
+
+
+def _library_event(message: str) -> str:
+    """What a library's line is about, without the rest of it."""
+    if message.startswith("{"):
+        try:
+            return str(json.loads(message).get("event", "message"))[:80]
+        except (ValueError, AttributeError):
+            pass
+    dotted = DOTTED.search(message[:200])
+    if dotted:
+        return dotted.group()
+    word = FIRST_WORD.search(message)
+    return word.group() if word else "message"
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +58,9 @@ class JsonFormatter(logging.Formatter):
         head, _, rest = message.partition(" ")
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
                "level": record.levelname, "logger": record.name}
-        if EVENT.match(head):
+        if record.name.split(".", 1)[0] not in OURS:
+            out["event"] = _library_event(message)
+        elif EVENT.match(head):
             out["event"] = head
             fields = dict(KEY_VALUE.findall(rest))
             leftover = KEY_VALUE.sub("", rest).strip()

@@ -320,7 +320,9 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         # the replay finds the action server back. Otherwise the notice is the answer: nobody may
         # write to a helpline and hear nothing back.
         logger.warning("rasa_empty_answer conversation=%s", msg.conversation_id)
-        if gw.rasa.actions_healthy() is False:
+        server = gw.rasa.last_server()
+        if gw.rasa.actions_healthy(server=server) is False:
+            gw.rasa.avoid(server)           # its action server is down: the replay goes to another
             done = _degrade(gw, msg, text, assessment, adapter)
             _stats(gw, msg, text, assessment)
             return done
@@ -581,21 +583,23 @@ def send_jobs(gw, jobs: list[Job]) -> int:
     """Send claimed rows in order; the accepted ones are recorded in one transaction. After a
     failure the rest are handed back to the queue (the failed row holds them back)."""
     done: list[tuple[Job, Optional[str]]] = []
-    for i, job in enumerate(jobs):
-        ok, provider_id = send_job(gw, job, record=False)
-        if ok:
-            done.append((job, provider_id))
-            continue
-        _local.unsent = True
-        rest = [j.row_id for j in jobs[i + 1:]]
-        if rest:
-            with transaction(gw.Session) as s:
-                s.execute(update(Outbox).where(Outbox.id.in_(rest), Outbox.state == S.SENDING)
-                          .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None,
-                                  attempts=Outbox.attempts - 1))
-        break
-    if done:
-        _record_sent(gw, done)
+    try:
+        for i, job in enumerate(jobs):
+            ok, provider_id = send_job(gw, job, record=False)
+            if ok:
+                done.append((job, provider_id))
+                continue
+            _local.unsent = True
+            rest = [j.row_id for j in jobs[i + 1:]]
+            if rest:
+                with transaction(gw.Session) as s:
+                    s.execute(update(Outbox).where(Outbox.id.in_(rest), Outbox.state == S.SENDING)
+                              .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None,
+                                      attempts=Outbox.attempts - 1))
+            break
+    finally:
+        if done:        # what the provider accepted is recorded even when a later step failed
+            _record_sent(gw, done)
     return len(done)
 
 
@@ -656,7 +660,8 @@ def send_job(gw, job: Job, record: bool = True):
         # blindly. The row stays "sending" with its claim ended; the sweep asks the provider.
         with transaction(gw.Session) as s:
             s.execute(update(Outbox).where(Outbox.id == job.row_id, Outbox.state == S.SENDING)
-                      .values(claimed_until=time.time(), error_code=(result.error_code or "ambiguous")[:32]))
+                      .values(claimed_until=time.time() + RECONCILE_AFTER,
+                              error_code=(result.error_code or "ambiguous")[:32]))
         logger.info("send_ambiguous outbox=%s channel=%s error=%s", job.row_id, channel, result.error_code)
         return False if record else (False, None)
     if result.stop_contact:
@@ -738,44 +743,64 @@ def _provider_opt_out(gw, contact_id: int, reason: str) -> None:
 
 # --- the sweeper: replay, retries, stale claims ------------------------------------------------------
 
-def reconcile_sending(gw, now: float, limit: int = 100) -> int:
+RECONCILE_AFTER = 30.0      # seconds after an ambiguous send before the provider is asked
+
+
+def reconcile_sending(gw, now: float, limit: int = 100, budget: float = 20.0) -> int:
     """Rows left "sending" past their claim (a timeout the provider may have taken, a worker
-    killed mid-call) on a channel that can be asked (SMS: Twilio's message list): recorded as sent
-    when the provider has them, put back in the queue when it has not, left for the next pass
-    when it cannot answer. Other channels cannot be asked: the reset after this sends them again
-    (at least once: a person may see a reply twice, never none)."""
+    killed mid-call) on a channel that can be asked (SMS: Twilio's message list). Each row is
+    claimed first (two workers never ask about, or settle, the same row), then recorded as sent
+    when the provider has it, put back in the queue with backoff when it has not (or failed and
+    flagged after the last attempt), and left for a later pass when the provider cannot answer.
+    Other channels cannot be asked: the sweep's reset sends them again (at least once: a person
+    may see a reply twice, never none)."""
     channels = [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
     if not channels:
         return 0
+    me, started = f"reconcile:{_owner()}", time.monotonic()
     with transaction(gw.Session) as s:
-        rows = s.execute(select(Outbox.id, Outbox.channel, Outbox.body_enc, Outbox.created_at, Contact.address_enc)
+        rows = s.execute(select(Outbox.id, Outbox.channel, Outbox.body_enc, Outbox.created_at, Outbox.attempts,
+                                Outbox.kind, Contact.address_enc)
                          .join(Contact, Contact.id == Outbox.contact_id)
                          .where(Outbox.state == S.SENDING, Outbox.claimed_until < now, Outbox.channel.in_(channels))
                          .order_by(Outbox.id).limit(limit)).all()
     done = 0
-    for row_id, channel, body_enc, created_at, address_enc in rows:
-        address, body = gw.vault.open(bytes(address_enc)), gw.vault.open(bytes(body_enc))
-        if address is None or body is None:
-            continue                                # erased meanwhile: the reset requeues, send_job refuses
-        try:
-            with transaction(gw.Session) as s:      # sids other rows already hold are not this one
-                taken = {p for (p,) in s.execute(select(Outbox.provider_msg_id).where(
-                    Outbox.contact_id == select(Outbox.contact_id).where(Outbox.id == row_id).scalar_subquery(),
-                    Outbox.provider_msg_id.isnot(None)))}
-            found = gw.adapters[channel].lookup_sent(address, body, since=created_at, exclude=taken)
-        except Exception as exc:                    # the provider cannot answer now: next pass
-            logger.warning("reconcile_lookup_failed outbox=%s error=%s", row_id, type(exc).__name__)
-            with transaction(gw.Session) as s:
-                s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.SENDING)
-                          .values(claimed_until=now + 30))
+    for row_id, channel, body_enc, created_at, attempts, kind, address_enc in rows:
+        if time.monotonic() - started > budget:
+            break                                   # the rest next pass: the sweep has other work
+        mine = (Outbox.id == row_id) & (Outbox.state == S.SENDING) & (Outbox.claimed_by == me)
+        with transaction(gw.Session) as s:
+            won = s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.SENDING,
+                                                 Outbox.claimed_until < now)
+                            .values(claimed_by=me, claimed_until=time.time() + 120)).rowcount == 1
+        if not won:
             continue
-        if found:
-            with gw.tx() as c:
-                c.execute(Q.MARK_SENT, {"now": time.time(), "pid": found, "id": row_id})
-        else:
-            with transaction(gw.Session) as s:
-                s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == S.SENDING)
-                          .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None))
+        address, body = gw.vault.open(bytes(address_enc)), gw.vault.open(bytes(body_enc))
+        found = None
+        if address is not None and body is not None:   # erased meanwhile: requeued, send_job refuses it
+            try:
+                with transaction(gw.Session) as s:      # sids other rows already hold are not this one
+                    taken = {p for (p,) in s.execute(select(Outbox.provider_msg_id).where(
+                        Outbox.contact_id == select(Outbox.contact_id).where(Outbox.id == row_id).scalar_subquery(),
+                        Outbox.provider_msg_id.isnot(None)))}
+                found = gw.adapters[channel].lookup_sent(address, body, since=created_at, exclude=frozenset(taken))
+            except Exception as exc:                    # the provider cannot answer now: a later pass
+                logger.warning("reconcile_lookup_failed outbox=%s error=%s", row_id, type(exc).__name__)
+                with transaction(gw.Session) as s:
+                    s.execute(update(Outbox).where(mine).values(claimed_until=time.time() + RECONCILE_AFTER))
+                continue
+        with transaction(gw.Session) as s:
+            if found:
+                s.execute(update(Outbox).where(mine).values(
+                    state=S.SENT, sent_at=time.time(), provider_msg_id=found, claimed_by=None, claimed_until=None))
+            elif attempts < gw.settings.send_max_attempts:
+                s.execute(update(Outbox).where(mine).values(
+                    state=S.QUEUED_OUT, claimed_by=None, claimed_until=None,
+                    next_attempt_at=time.time() + backoff(attempts)))
+            else:
+                s.execute(update(Outbox).where(mine).values(
+                    state=S.FAILED, claimed_by=None, claimed_until=None, error_code="ambiguous_gave_up",
+                    flagged=kind in CONVERSATION_KINDS))
         logger.info("reconciled outbox=%s found=%s", row_id, bool(found))
         done += 1
     return done
@@ -791,22 +816,27 @@ def sweep(gw, limit: int = 200) -> dict:
     except Exception as exc:            # the database is still down: try again next pass
         logger.warning("spool_drain_failed error=%s", type(exc).__name__)
     stats["reconciled"] = reconcile_sending(gw, now)
+    askable = [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
     with transaction(gw.Session) as s:
-        res = s.execute(update(Outbox).where(Outbox.state == S.SENDING, Outbox.claimed_until < now)
+        # channels that can be asked are left to reconcile_sending (never resent blindly)
+        res = s.execute(update(Outbox).where(Outbox.state == S.SENDING, Outbox.claimed_until < now,
+                                             Outbox.channel.notin_(askable or [""]))
                         .values(state=S.QUEUED_OUT, claimed_by=None, claimed_until=None))
         stats["reset"] = res.rowcount
     # the replay needs Rasa and, when one is configured, an action server answering
-    rasa_ok = (gw.rasa.available() or gw.rasa.healthy()) and gw.rasa.actions_healthy() is not False
-    if rasa_ok:
+    # A stale pending message (its gateway process died, or it came from the spool) is always
+    # handled: the rules run first, so danger reaches the queue with Rasa or without it. Deferred
+    # messages are replayed when Rasa and, if one is configured, an action server answer.
+    stale = and_(Message.state == S.PENDING, Message.received_at < now - STALE_PENDING_SECONDS)
+    replay = (gw.rasa.available() or gw.rasa.healthy()) and gw.rasa.actions_healthy() is not False
+    if replay:
         gw.rasa.down_until = 0.0
-        with transaction(gw.Session) as s:
-            convs = [r[0] for r in s.execute(
-                select(Message.conversation_id).where(or_(
-                    Message.state == S.DEFERRED,
-                    and_(Message.state == S.PENDING, Message.received_at < now - STALE_PENDING_SECONDS)))
-                .group_by(Message.conversation_id).order_by(Message.conversation_id).limit(limit))]
-        for conv_id in convs:
-            stats["replayed"] += process_conversation(gw, conv_id) or 0
+    with transaction(gw.Session) as s:
+        convs = [r[0] for r in s.execute(
+            select(Message.conversation_id).where(or_(Message.state == S.DEFERRED, stale) if replay else stale)
+            .group_by(Message.conversation_id).order_by(Message.conversation_id).limit(limit))]
+    for conv_id in convs:
+        stats["replayed"] += process_conversation(gw, conv_id) or 0
     # Unclaimed urgent cases: shown in the console (an "alert" event) and sent to the supervisors
     # on call when HELPLINE_ONCALL is set.
     from webhook.queue import alert_oncall, due_alerts

@@ -79,10 +79,12 @@ class RasaClient:
         """The response of the first server that takes the request. requests' ConnectionError
         (refused, reset before an answer) moves on to the next; anything else is raised."""
         last: Optional[Exception] = None
+        params = {**self._params(), **kw.pop("params", {})}
         for url in self._servers(sender):
             try:
-                return self._http.request(method, url + path, params={**self._params(), **kw.pop("params", {})},
-                                          timeout=timeout or self.timeout, **kw)
+                resp = self._http.request(method, url + path, params=params, timeout=timeout or self.timeout, **kw)
+                self._local.server = url
+                return resp
             except requests.ConnectionError as exc:       # ConnectTimeout too; ReadTimeout is not one
                 self._server_down[url] = time.time() + 5.0
                 last = exc
@@ -147,11 +149,24 @@ class RasaClient:
                 self._server_down[url] = time.time() + 5.0
         return False
 
-    def actions_healthy(self, timeout: float = 2.0) -> Optional[bool]:
-        """True when at least one action server answers (None when none is configured)."""
+    def last_server(self) -> Optional[str]:
+        """The Rasa server that answered this thread's last request."""
+        return getattr(self._local, "server", None)
+
+    def avoid(self, url: str, seconds: float = 30.0) -> None:
+        """Send conversations to the other servers for a while (its action server is down)."""
+        if len(self.urls) > 1:
+            self._server_down[url] = time.time() + seconds
+
+    def actions_healthy(self, timeout: float = 2.0, server: Optional[str] = None) -> Optional[bool]:
+        """True when at least one action server answers (None when none is configured). With
+        ``server``, and one action server per Rasa server in the same order: that one's."""
         if not self.actions_urls:
             return None
-        for url in self.actions_urls:
+        urls = self.actions_urls
+        if server in self.urls and len(urls) == len(self.urls):
+            urls = [urls[self.urls.index(server)]]
+        for url in urls:
             try:
                 if self._http.get(f"{url}/health", timeout=timeout).status_code == 200:
                     return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -112,7 +113,13 @@ def install(app: Flask, secret: str, limits: dict[str, tuple[int, float]], proxy
     salt = hashlib.sha256(("throttle:" + secret).encode()).digest()
 
     def client() -> str:
-        return hmac.new(salt, (request.remote_addr or "-").encode(), "sha256").hexdigest()[:24]
+        address = request.remote_addr or "-"
+        if ":" in address:              # IPv6: one subscriber holds a whole /64
+            try:
+                address = str(ipaddress.ip_network(f"{address}/64", strict=False))
+            except ValueError:
+                pass
+        return hmac.new(salt, address.encode(), "sha256").hexdigest()[:24]
 
     def guarded() -> bool:
         return request.path.startswith(("/webhooks/", "/api/"))

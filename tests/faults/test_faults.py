@@ -421,7 +421,7 @@ def test_rasa_killed_mid_traffic_safe_replies_danger_queued_then_replayed_once(r
     assert attempts[2] >= len(later), attempts
     no_more_sends(system)
     check_logs(traffic, caplog.text)
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
 
 
 # --- 2. the action server killed ---------------------------------------------------------------
@@ -482,7 +482,7 @@ def test_action_server_killed_mid_traffic_every_message_answered_once(rig, caplo
     assert back and all(answer(p) != degraded[p.person.channel] for p in back)
     no_more_sends(system)
     check_logs(traffic, caplog.text)
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
 
 
 def _heard(gw, p: "Post", since: float) -> bool:
@@ -550,7 +550,7 @@ def test_worker_killed_while_it_has_work_nothing_lost_nothing_twice(rig, caplog)
     check_danger(system, traffic, ledger, at_once=False)
     no_more_sends(system)
     check_logs(traffic, caplog.text, *(p.read_text(errors="replace") for p in rig.worker_logs))
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
     print(f"worker kill: {sent_at_kill} sent before, {len(in_flight)} rows in flight, {len(extras)} sent twice "
           f"(documented at-least-once)")
 
@@ -601,7 +601,7 @@ def test_postgresql_connections_cut_mid_traffic(pg, rig, caplog):
     waited = check_danger(system, traffic, ledger)
     no_more_sends(system)
     check_logs(traffic, caplog.text)
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
     failures = Counter(r.getMessage().split(" ")[0] for r in caplog.records if r.levelno >= logging.WARNING)
     print(f"postgresql: {sum(cuts)} connections cut, {spooled} messages spooled, recovered in {recovered:.0f}s, "
           f"emergency numbers after {waited}s, failures logged: {dict(failures)}")
@@ -690,7 +690,7 @@ def test_provider_500s_are_retried_with_backoff_and_delivered_once(rig, caplog):
             assert all(g >= min(300.0, 2.0 ** (i + 1)) - 0.2 for i, g in enumerate(gaps)), gaps
     no_more_sends(system)
     check_logs(traffic, caplog.text)
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
 
 
 def test_provider_timeouts_are_retried_and_delivered(rig, caplog):
@@ -733,7 +733,7 @@ def test_provider_timeouts_are_retried_and_delivered(rig, caplog):
     assert retried == [("sms", 2), ("telegram", 2), ("telegram", 2)]
     no_more_sends(system)
     check_logs(traffic, caplog.text)
-    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"), texts=False)
+    check_logs(traffic, system.log("rasa.log"), system.log("actions.log"))
     print(f"ambiguous timeouts: {len(extras)} extra copies at the providers "
           f"({sorted(s['channel'] for s in extras)})")
 

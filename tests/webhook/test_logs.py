@@ -57,8 +57,19 @@ def test_phone_numbers_and_chat_ids_are_scrubbed_short_ids_are_kept():
     assert line["target"] == "[digits]" and line["case"] == "3"
 
 
+def test_a_library_line_keeps_only_its_event_name():
+    """Rasa logs a timed-out message's text at ERROR (structlog): only the event name is kept."""
+    structlog_json = '{"event": "rest.message.received.timeout", "text": "chong toi danh toi 0905123456"}'
+    console = "2026-11-29 12:00:00 [error    ] rest.message.received.timeout text='chong toi danh toi'"
+    for message in (structlog_json, console):
+        line = _line("rasa.core.channels.rest", message)
+        assert line == {**line, "event": "rest.message.received.timeout"} and "chong" not in json.dumps(line)
+    line = _line("sqlalchemy.pool", "Exception during reset of connection holding chong toi", exc=ValueError("x"))
+    assert line["event"] == "Exception" and line["error"] == "ValueError" and "chong" not in json.dumps(line)
+
+
 def test_free_text_lines_are_kept_as_detail():
-    line = _line("rasa.core", "Loading model from %s", "models/helpline.tar.gz")
+    line = _line("webhook.serve", "Loading model from %s", "models/helpline.tar.gz")
     assert line["event"] == "message" and line["detail"] == "Loading model from models/helpline.tar.gz"
 
 

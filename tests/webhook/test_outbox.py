@@ -105,14 +105,60 @@ def test_a_reply_left_sending_is_asked_of_twilio_recorded_when_it_has_it_sent_wh
     by_body = {gw.vault.open(r.body_enc): r for r in rows(gw, Outbox)[1:]}
     assert by_body["the reply Twilio took"].state == "sent"
     assert by_body["the reply Twilio took"].provider_msg_id == taken
-    assert by_body["the reply Twilio never got"].state == "sent"
-    # the first reply's sid belongs to the first row: the third (same text) was not sent, so it goes now
-    third = by_body[sent_before[0]["body"]]
-    assert third.state == "sent" and third.provider_msg_id != first.provider_msg_id
+    # not at Twilio: back in the queue with backoff (the first reply's sid belongs to the first
+    # row, so the third, with the same text, was not sent either)
+    for body in ("the reply Twilio never got", sent_before[0]["body"]):
+        assert by_body[body].state == "queued" and by_body[body].next_attempt_at > time.time()
+    assert len(tw.sent) == count
+    with transaction(gw.Session) as s:
+        s.query(Outbox).filter(Outbox.state == "queued").update({"next_attempt_at": 0})
+    Worker(gw).run_once()
+    by_body = {gw.vault.open(r.body_enc): r for r in rows(gw, Outbox)[1:]}
+    assert all(r.state == "sent" for r in by_body.values())
+    assert by_body[sent_before[0]["body"]].provider_msg_id != first.provider_msg_id
     new = [m["body"] for m in tw.sent[count:]]
     assert sorted(new) == sorted(["the reply Twilio never got", sent_before[0]["body"]])
     Worker(gw).run_once()
     assert len(tw.sent) == count + 2
+
+
+def test_two_sweeps_never_settle_the_same_row_and_the_blind_reset_skips_sms(client, gw, fakes):
+    """Worker A is asking Twilio about a row: worker B's sweep neither asks again nor puts it back
+    in the queue (SMS rows are only ever settled by asking)."""
+    import threading
+
+    from tests.webhook.conftest import post_sms
+
+    tw, phone = fakes["twilio"], "+84905000773"
+    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
+    settle(gw)
+    first = rows(gw, Outbox)[0]
+    with transaction(gw.Session) as s:
+        s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
+                     kind="counsellor", body_enc=gw.vault.seal("asked once"), priority=0, state="sending",
+                     claimed_by="dead-worker", claimed_until=time.time() - 1, next_attempt_at=0, attempts=1))
+    asking, release, asked = threading.Event(), threading.Event(), []
+    real = gw.adapters["sms"].lookup_sent
+
+    def slow_lookup(*a, **k):
+        asked.append(1)
+        asking.set()
+        release.wait(10)
+        return real(*a, **k)
+
+    gw.adapters["sms"].lookup_sent = slow_lookup
+    try:
+        a = threading.Thread(target=lambda: Worker(gw).run_once())
+        a.start()
+        assert asking.wait(10)
+        stats = Worker(gw).run_once()                     # worker B while A waits for Twilio
+        assert stats["reconciled"] == 0 and stats["reset"] == 0 and len(asked) == 1
+        assert rows(gw, Outbox)[-1].state == "sending"
+        release.set()
+        a.join(10)
+    finally:
+        gw.adapters["sms"].lookup_sent = real
+    assert rows(gw, Outbox)[-1].state == "queued" and len(asked) == 1
 
 
 def test_a_twilio_that_cannot_be_asked_leaves_the_row_for_the_next_pass(client, gw, fakes, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -146,3 +147,36 @@ def test_gateway_processes_starting_together_on_a_new_database_all_start(pg_url)
             assert conn.exec_driver_sql("SELECT count(*) FROM canned_responses").scalar() == expected
     finally:
         engine.dispose()
+
+
+def test_a_rasa_server_whose_own_action_server_is_down_is_avoided(two_rasas):
+    """One action server per Rasa server: when Rasa 1's is down (an empty answer), Rasa 1 is
+    avoided for a while and the conversation's replay goes to Rasa 2, whose actions work."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    up = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    a, b = two_rasas
+    try:
+        client = RasaClient(f"{a.url},{b.url}", token=a.token, timeout=3.0,
+                            actions_url=f"http://127.0.0.1:{_free_port()},http://127.0.0.1:{up.server_address[1]}")
+        sender = next(f"conv-{i}" for i in range(100) if client._servers(f"conv-{i}")[0] == a.url)
+        client.send(sender, "hello", {}, "sms")
+        assert client.last_server() == a.url
+        assert client.actions_healthy(server=a.url) is False and client.actions_healthy(server=b.url) is True
+        assert client.actions_healthy() is True                 # readiness: one is enough
+        client.avoid(a.url)
+        client.send(sender, "hello again", {}, "sms")
+        assert client.last_server() == b.url and _senders(b) == {sender}
+    finally:
+        up.shutdown()
+        up.server_close()

@@ -109,6 +109,15 @@ def test_the_client_address_behind_a_proxy_is_the_forwarded_one_only_when_config
     assert direct.post("/webchat/api/session", headers=hdr("203.0.113.4")).status_code == 429
 
 
+def test_an_ipv6_subscriber_is_one_address_for_the_limits(make_app):
+    """One home or phone gets a whole /64: changing the last bits must not buy new attempts."""
+    app = make_app(limits="webchat_session=2/600")
+    client = app.test_client()
+    codes = [_from(client, f"2001:db8:1:2::{i:x}").post("/webchat/api/session").status_code for i in range(1, 4)]
+    assert codes == [201, 201, 429]
+    assert _from(client, "2001:db8:1:3::1").post("/webchat/api/session").status_code == 201   # another /64
+
+
 def test_the_throttle_window_slides_and_forgets_idle_keys():
     now = [1000.0]
     t = Throttle({"login": (2, 60.0)}, clock=lambda: now[0])

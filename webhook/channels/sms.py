@@ -137,6 +137,8 @@ class SmsAdapter(Adapter):
             created = msg.date_created
             if created is not None and created.timestamp() < since - 120:     # clocks may differ a little
                 continue
+            if str(msg.status or "") in ("failed", "undelivered", "canceled"):
+                continue                # taken but not delivered: the person has nothing, send again
             if (msg.body or "") == body and str(msg.direction or "").startswith("outbound") and msg.sid not in exclude:
                 return msg.sid
         return None
