@@ -78,27 +78,37 @@ def test_adapters_redact_people_and_their_words(gw, fakes):
     assert "2512523625419999" not in str(za) and "chong em" not in str(za) and za["event_name"] == "user_send_text"
 
 
+def _sms_conversation(client, gw, fakes, phone: str) -> Outbox:
+    """A person who wrote by SMS and got the first reply: that reply's row."""
+    from tests.webhook.conftest import post_sms
+
+    post_sms(client, fakes, fakes["twilio"].inbound_params(phone, "xin chao"))
+    settle(gw)
+    return rows(gw, Outbox)[0]
+
+
+def _left_sending(gw, first: Outbox, *bodies: str) -> None:
+    """Rows a dead worker left "sending" (its claim over) in ``first``'s conversation."""
+    now = time.time()
+    with transaction(gw.Session) as s:
+        for body in bodies:
+            s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
+                         kind="counsellor", body_enc=gw.vault.seal(body), priority=0, state="sending",
+                         claimed_by="dead-worker", claimed_until=now - 1, created_at=now - 5, next_attempt_at=0,
+                         attempts=1))
+
+
 def test_a_reply_left_sending_is_asked_of_twilio_recorded_when_it_has_it_sent_when_not(client, gw, fakes):
     """A send that ended without an answer (timeout, process killed mid-call) leaves the row
     "sending". For SMS the sweep asks Twilio: one row Twilio has is recorded with Twilio's sid and
     not sent again; one it has not is sent, once; a sid already recorded for another row with the
     same text is not taken for this one."""
-    from tests.webhook.conftest import post_sms
-
     tw, phone = fakes["twilio"], "+84905000771"
-    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
-    settle(gw)
-    first = rows(gw, Outbox)[0]
+    first = _sms_conversation(client, gw, fakes, phone)
     sent_before = [m for m in tw.sent if m["to"] == phone]
     assert sent_before and first.provider_msg_id == sent_before[0]["sid"]
     taken = gw.adapters["sms"].send(phone, "the reply Twilio took").provider_msg_id   # it went, the answer was lost
-    now = time.time()
-    with transaction(gw.Session) as s:
-        for body in ("the reply Twilio took", "the reply Twilio never got", sent_before[0]["body"]):
-            s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
-                         kind="counsellor", body_enc=gw.vault.seal(body), priority=0, state="sending",
-                         claimed_by="dead-worker", claimed_until=now - 1, created_at=now - 5, next_attempt_at=0,
-                         attempts=1))
+    _left_sending(gw, first, "the reply Twilio took", "the reply Twilio never got", sent_before[0]["body"])
     count = len(tw.sent)
     stats = Worker(gw).run_once()
     assert stats["reconciled"] == 3
@@ -127,16 +137,7 @@ def test_two_sweeps_never_settle_the_same_row_and_the_blind_reset_skips_sms(clie
     in the queue (SMS rows are only ever settled by asking)."""
     import threading
 
-    from tests.webhook.conftest import post_sms
-
-    tw, phone = fakes["twilio"], "+84905000773"
-    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
-    settle(gw)
-    first = rows(gw, Outbox)[0]
-    with transaction(gw.Session) as s:
-        s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
-                     kind="counsellor", body_enc=gw.vault.seal("asked once"), priority=0, state="sending",
-                     claimed_by="dead-worker", claimed_until=time.time() - 1, next_attempt_at=0, attempts=1))
+    _left_sending(gw, _sms_conversation(client, gw, fakes, "+84905000773"), "asked once")
     asking, release, asked = threading.Event(), threading.Event(), []
     real = gw.adapters["sms"].lookup_sent
 
@@ -162,16 +163,8 @@ def test_two_sweeps_never_settle_the_same_row_and_the_blind_reset_skips_sms(clie
 
 
 def test_a_twilio_that_cannot_be_asked_leaves_the_row_for_the_next_pass(client, gw, fakes, monkeypatch):
-    from tests.webhook.conftest import post_sms
-
-    tw, phone = fakes["twilio"], "+84905000772"
-    post_sms(client, fakes, tw.inbound_params(phone, "xin chao"))
-    settle(gw)
-    first = rows(gw, Outbox)[0]
-    with transaction(gw.Session) as s:
-        s.add(Outbox(conversation_id=first.conversation_id, contact_id=first.contact_id, channel="sms", seq=0,
-                     kind="counsellor", body_enc=gw.vault.seal("maybe sent"), priority=0, state="sending",
-                     claimed_by="dead-worker", claimed_until=time.time() - 1, next_attempt_at=0, attempts=1))
+    tw = fakes["twilio"]
+    _left_sending(gw, _sms_conversation(client, gw, fakes, "+84905000772"), "maybe sent")
 
     def down(*a, **k):
         raise ConnectionError("twilio unreachable")
