@@ -743,6 +743,11 @@ def _provider_opt_out(gw, contact_id: int, reason: str) -> None:
 
 # --- the sweeper: replay, retries, stale claims ------------------------------------------------------
 
+def _askable(gw) -> list[str]:
+    """Channels whose provider can be asked whether a message went (SMS: Twilio's message list)."""
+    return [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
+
+
 RECONCILE_AFTER = 30.0      # seconds after an ambiguous send before the provider is asked
 
 
@@ -754,7 +759,7 @@ def reconcile_sending(gw, now: float, limit: int = 100, budget: float = 20.0) ->
     flagged after the last attempt), and left for a later pass when the provider cannot answer.
     Other channels cannot be asked: the sweep's reset sends them again (at least once: a person
     may see a reply twice, never none)."""
-    channels = [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
+    channels = _askable(gw)
     if not channels:
         return 0
     me, started = f"reconcile:{_owner()}", time.monotonic()
@@ -816,7 +821,7 @@ def sweep(gw, limit: int = 200) -> dict:
     except Exception as exc:            # the database is still down: try again next pass
         logger.warning("spool_drain_failed error=%s", type(exc).__name__)
     stats["reconciled"] = reconcile_sending(gw, now)
-    askable = [ch for ch, a in gw.adapters.items() if hasattr(a, "lookup_sent")]
+    askable = _askable(gw)
     with transaction(gw.Session) as s:
         # channels that can be asked are left to reconcile_sending (never resent blindly)
         res = s.execute(update(Outbox).where(Outbox.state == S.SENDING, Outbox.claimed_until < now,

@@ -7,13 +7,13 @@ import logging
 import re
 import sqlite3
 import time
-import unicodedata
 
 import pytest
 import requests
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from bot.nlu.normalize import fold
 from tests.system import PUBLIC, TG_SECRET, System
 from webhook.db import transaction
 from webhook.dispatcher import Worker
@@ -198,11 +198,6 @@ def test_statistics_take_the_topic_from_the_real_model(system):
 
 # --- the privacy scan ----------------------------------------------------------------------------
 
-def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in text if unicodedata.category(c) != "Mn").lower()
-
-
 def _needles() -> list[re.Pattern]:
     """What must not be found: every address (also without +84 / with a leading 0) and every
     message, whole and as runs of four words, accented or not."""
@@ -215,7 +210,7 @@ def _needles() -> list[re.Pattern]:
         for form in forms:
             pats.add(r"(?<!\d)" + r"[ .-]?".join(form) + r"(?!\d)")
     for text in WRITTEN:
-        words = _plain(text).split()
+        words = fold(text).split()
         for i in range(max(1, len(words) - 3)):
             run = " ".join(words[i:i + 4])
             if len(run) >= 12:
@@ -239,7 +234,7 @@ def test_nothing_a_person_wrote_or_their_address_is_in_any_log_or_plain_column(s
     assert len(ADDRESSES) >= 3 and len(needles) > 30      # the scan has something to look for
 
     def hits(where: str, text: str) -> list[str]:
-        low = _plain(text)
+        low = fold(text)
         return [f"{where}: {p.pattern[:40]}" for p in needles if p.search(low)]
 
     found = []
