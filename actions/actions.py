@@ -10,7 +10,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import gateway_client, knowledge
+from actions import gateway_client
+from bot.kb import local
+from bot.kb import places as P
+from bot.nlu.normalize import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ def escalation_payload(tracker: Tracker, reason: str) -> dict:
             "reasons": list(msg.get("risk_reasons") or [])[:8],
             "intent": (msg.get("intent") or {}).get("name"),
             "locality": tracker.get_slot("locality"),
+            "commune": tracker.get_slot("commune"),
             "relationship": tracker.get_slot("relationship"),
             "person_at_risk": tracker.get_slot("person_at_risk"),
         },
@@ -61,28 +65,78 @@ class ActionEscalate(Action):
 
 
 class ActionFindServices(Action):
+    """Where a person can get help near them. A unit named now (or earlier in the conversation)
+    gets its People's Committee, police and the places of data/kb/places.csv that may be shown;
+    a former district, or a name that is both a district and a unit ("Điện Bàn", "Núi Thành"),
+    gets its units and the question which one: never the same-named unit silently (xã Duy
+    Xuyên is not the old district town). A name shared by several places ("Trà My") gets the
+    choices."""
+
     def name(self) -> Text:
         return "action_find_services"
 
     def run(self, dispatcher, tracker, domain):
-        locality = tracker.get_slot("locality")
-        if not locality:
-            if _latest(tracker).get("intent", {}).get("name") == "inform_locality":
-                dispatcher.utter_message(response="utter_services_general")
-            else:
-                dispatcher.utter_message(response="utter_ask_locality")
-            return []
-        kb = knowledge.load()
-        place = kb.locality(locality)
-        if place is None:
+        places = P.load()
+        matches = places.locator().locate(_latest(tracker).get("text") or "")
+        asked = tracker.get_slot("place_question")
+        named = next((m for m in matches if m.unit), None)
+        if named is None and asked:
+            # the person answers our question with the same shared name: they mean the unit
+            again = next((m for m in matches if m.ambiguous and _same_question(m, asked)), None)
+            units = [i for k, i in (again.candidates if again else ()) if k == "unit"]
+            if len(units) == 1:
+                return self._unit(dispatcher, units[0], None)
+        if named is not None:
+            return self._unit(dispatcher, named.unit, named.old_name)
+        shared = next((m for m in matches if m.ambiguous or m.names_district), None)
+        if shared is not None:
+            if shared.district:
+                return self._district(dispatcher, shared.district)
+            dispatcher.utter_message(response="utter_ask_which_place", choices=local.choices(shared, places))
+            return [SlotSet("place_question", _question_key(shared))]
+        commune, locality = tracker.get_slot("commune"), tracker.get_slot("locality")
+        if commune in places.units:
+            return self._unit(dispatcher, commune, None)
+        if locality in places.districts:
+            return self._district(dispatcher, locality)
+        if _latest(tracker).get("intent", {}).get("name") == "inform_locality":
             dispatcher.utter_message(response="utter_services_general")
-            return []
-        dispatcher.utter_message(
-            response="utter_services_in_locality",
-            locality=place["name_vi"],
-            services=kb.services_text(place),
-        )
+        else:
+            dispatcher.utter_message(response="utter_ask_locality")
         return []
+
+    @staticmethod
+    def _unit(dispatcher, unit_id: str, old_name) -> List[Dict]:
+        places = P.load()
+        rows = local.unit_places(unit_id, checks=gateway_client.kb_checks(), places=places)
+        dispatcher.utter_message(response="utter_services_in_unit", note=local.merged_note(unit_id, old_name, places),
+                                 unit=local.unit_label(unit_id, places), places="\n".join(r.line() for r in rows))
+        return [SlotSet("commune", unit_id), SlotSet("locality", places.units[unit_id].district),
+                SlotSet("place_question", None)]
+
+    @staticmethod
+    def _district(dispatcher, district_id: str) -> List[Dict]:
+        places = P.load()
+        area = local.area_places(district_id, checks=gateway_client.kb_checks(), places=places)
+        dispatcher.utter_message(response="utter_ask_which_unit", district=_sentence(places.districts[district_id].label_vi),
+                                 units=local.units_list(district_id, places),
+                                 area="".join("\n" + r.line() for r in area))
+        return [SlotSet("locality", district_id), SlotSet("commune", None), SlotSet("place_question", district_id)]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _question_key(match: "P.Match") -> str:
+    return "|".join(f"{k}:{i}" for k, i in match.candidates)
+
+
+def _same_question(match: "P.Match", asked: str) -> bool:
+    """The place we asked about, named the same way again."""
+    if asked == _question_key(match):
+        return True
+    return match.district is not None and asked == match.district
 
 
 class ActionAnswerPenalty(Action):
@@ -93,7 +147,7 @@ class ActionAnswerPenalty(Action):
         return "action_answer_penalty"
 
     def run(self, dispatcher, tracker, domain):
-        text = knowledge.normalized(_latest(tracker).get("text") or "")
+        text = normalize(_latest(tracker).get("text") or "")
         topic = _latest(tracker).get("topic")
         other = any(w in text.split() for w in ("hiep", "quay", "roi", "xam", "dam", "buon", "tre"))
         if topic in (None, "legal_aid", "domestic_violence") and not other:
@@ -136,4 +190,5 @@ class ActionDeleteData(Action):
     def run(self, dispatcher, tracker, domain):
         gateway_client.record_preference("delete", tracker.sender_id, _channel(tracker))
         dispatcher.utter_message(response="utter_deleted")
-        return [SlotSet(s, None) for s in ("locality", "relationship", "person_at_risk", "escalated")]
+        return [SlotSet(s, None) for s in ("locality", "commune", "place_question", "relationship", "person_at_risk",
+                                           "escalated")]

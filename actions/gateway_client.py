@@ -65,6 +65,41 @@ def escalate(payload: dict, settings: Optional[GatewaySettings] = None,
     return False
 
 
+_checks: dict = {"at": 0.0, "value": {}}
+CHECKS_TTL = 60.0
+
+
+def kb_checks(settings: Optional[GatewaySettings] = None, session: Optional[requests.Session] = None) -> dict:
+    """The knowledge-base checks recorded in the counsellors' console ("checked by phone on …"),
+    as ``bot.kb.facts.latest_checks`` gives them; fetched at most once a minute. When the gateway
+    cannot answer, the last answer (or nothing: the files alone) is used: a place is then shown
+    only if the file says it is verified."""
+    from bot.kb.facts import Check, latest_checks
+
+    now = time.time()
+    if now - _checks["at"] < CHECKS_TTL:
+        return _checks["value"]
+    settings = settings or GatewaySettings.from_env()
+    http = session or requests
+    try:
+        resp = http.get(f"{settings.url}/api/v1/kb/checks",
+                        headers={"Authorization": f"Bearer {settings.token}"} if settings.token else {},
+                        timeout=min(settings.timeout, 2.0))
+        if resp.status_code == 200:
+            import datetime as dt
+
+            rows = resp.json().get("checks") or []
+            value = latest_checks(Check(r["kind"], r["item_id"], dt.date.fromisoformat(r["checked_on"]), r["result"],
+                                        r.get("hours"), r.get("note")) for r in rows)
+            _checks.update(at=now, value=value)
+            return value
+        logger.warning("kb_checks_rejected status=%s", resp.status_code)
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        logger.warning("kb_checks_unreachable error=%s", type(exc).__name__)
+    _checks["at"] = now - CHECKS_TTL + 10.0          # try again in 10 s
+    return _checks["value"]
+
+
 def record_preference(kind: str, sender_id: str, channel: str, settings: Optional[GatewaySettings] = None) -> None:
     """Opt-in, opt-out and erasure requests are owned by the gateway (consent records, the
     outbox, the stored messages). Until it takes them over, the action server keeps a verifiable

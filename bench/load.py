@@ -340,8 +340,9 @@ def settle(shape: Shape, posted: dict, danger: dict, first_chat: int, timeout: f
     first_by_chat: dict[int, str] = {}
     for m in received:
         first_by_chat.setdefault(int(m["chat_id"]), m["text"])
+    # the verified emergency numbers (the counselling line is offered only while verified and open)
     danger_without_numbers = sum(1 for chat in danger.values()
-                                 if "113" not in first_by_chat.get(chat, "") or "1800 1581" not in first_by_chat.get(chat, ""))
+                                 if not all(n in first_by_chat.get(chat, "") for n in ("113", "115", "111")))
     lost = len(set(posted) - set(stored)) + not_answered + undelivered + no_reply
     return {"drained_after_s": round(time.time() - t0, 1), "stored": len(stored),
             "duplicated_messages": len(stored) - len(set(stored)), "lost": lost,

@@ -18,10 +18,15 @@ def send(url: str, sender: str, text: str, timeout: float = 30.0) -> list[dict]:
 
 
 def render(messages: list[dict]) -> str:
+    """Rasa's replies as the gateway would send them: the counselling-line markers resolved from
+    data/kb/ alone (checks recorded in the console are the gateway's)."""
+    from bot.kb import line
+
+    state = line.state()
     lines = []
     for m in messages:
         if m.get("text"):
-            lines.append(m["text"])
+            lines.append(line.render(m["text"], state))
         for i, b in enumerate(m.get("buttons") or [], 1):
             lines.append(f"  [{i}] {b.get('title')}")
     return "\n".join(lines)
@@ -45,7 +50,7 @@ def chat_loop(url: str, sender: str | None = None, stdin=None, stdout=None) -> i
         try:
             replies = send(url, sender, text)
         except requests.RequestException:
-            stdout.write(_("The bot is not reachable. In danger call 113; Social Work Center 1800 1581.") + "\n")
+            stdout.write(_("The bot is not reachable. In danger call 113; injured 115; children and trafficking 111.") + "\n")
             continue
         last_buttons = [b for m in replies for b in (m.get("buttons") or [])]
         stdout.write(render(replies) + "\n")

@@ -5,6 +5,7 @@
     helpline chat [--url URL]                      talk to a running bot in the terminal
     helpline run                                   start Rasa + action server on loopback, then chat
     helpline eval [--folds N]                      NLU cross-validation + dev-set score → reports/
+    helpline kb check|import FILE|template         knowledge base: verification state, places CSV
 """
 from __future__ import annotations
 
@@ -401,6 +402,68 @@ def cmd_purge(args) -> int:
     return 0
 
 
+# --- knowledge base ---------------------------------------------------------------------------
+def _kb_checks(use_db: bool) -> dict:
+    """The checks recorded in the console, when the gateway's database can be read (else none:
+    the files alone)."""
+    if not use_db:
+        return {}
+    try:
+        from webhook.app import Gateway
+        from webhook.settings import Settings
+
+        gw = Gateway(Settings.from_env(run_dispatcher=False))
+    except Exception as exc:                  # noqa: BLE001 - the files alone are still a report
+        print(f"(the database cannot be read: {type(exc).__name__}; only data/kb/ is used)", file=sys.stderr)
+        return {}
+    try:
+        return gw.kb.checks()
+    finally:
+        gw.close()
+
+
+def cmd_kb(args) -> int:
+    """The knowledge base: its verification state (exit 1 only when a reply states an expired,
+    future or unknown fact), the provincial office's CSV import of places, and the template of
+    the places still missing."""
+    from bot.kb import check as K
+    from bot.kb import importer
+
+    if args.action == "check":
+        from webhook.broadcast.content import citations
+
+        report = K.check(checks=_kb_checks(not args.no_db), citations=K.domain_citations() + citations())
+        print(K.format_report(report, verbose=not args.quiet))
+        return 1 if report.errors else 0
+    if args.action == "template":
+        text = importer.template()
+        if args.file and args.file != "-":
+            Path(args.file).write_text(text, "utf-8")
+            print(f"wrote {args.file}: {text.count(chr(10)) - 1} rows to fill in")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if not args.file:
+        print("helpline kb import: give the CSV file (helpline kb import places.csv)", file=sys.stderr)
+        return 2
+    try:
+        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"helpline kb import: cannot read {args.file}: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    result = importer.validate(raw)
+    if result.errors:
+        print(f"nothing imported: {len(result.errors)} problem(s)", file=sys.stderr)
+        for e in result.errors:
+            print("  " + e, file=sys.stderr)
+        return 2
+    importer.merge(result, write=not args.dry_run)
+    verb = "would import" if args.dry_run else "imported"
+    print(f"{verb} {len(result.rows)} row(s) into data/kb/places.csv: {result.added} added, {result.replaced} "
+          f"replaced, {result.unchanged} unchanged")
+    return 0
+
+
 # --- eval -----------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
@@ -491,6 +554,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--at", help='schedule: "YYYY-MM-DD HH:MM" Vietnam time (default: now)')
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_broadcast)
+
+    p = sub.add_parser("kb", help="knowledge base: check (verification state), import FILE.csv (places), template")
+    p.add_argument("action", choices=["check", "import", "template"])
+    p.add_argument("file", nargs="?", help="import: the CSV (- for stdin); template: where to write it")
+    p.add_argument("--dry-run", action="store_true", help="import: validate and count, write nothing")
+    p.add_argument("--quiet", action="store_true", help="check: the summary and the errors only")
+    p.add_argument("--no-db", action="store_true", help="check: the files only, not the console's checks")
+    p.set_defaults(func=cmd_kb)
 
     p = sub.add_parser("eval", help="cross-validation and dev-set score, written to reports/")
     p.add_argument("--folds", type=int, default=3)

@@ -24,7 +24,7 @@ SCORER = SHARED / "eval" / "score.py" if (SHARED / "eval" / "score.py").exists()
 # are not here on purpose: they run at parse time and need no retraining.
 TRAINING_INPUTS = [CONFIG, DOMAIN, NLU_DATA, DIALOGUE_DATA, KB / "localities.yml", KB / "relationships.yml",
                    ROOT / "bot" / "nlu" / "normalize.py", ROOT / "bot" / "nlu" / "components.py",
-                   ROOT / "bot" / "nlu" / "gazetteer.py"]
+                   ROOT / "bot" / "nlu" / "gazetteer.py", ROOT / "bot" / "kb" / "places.py"]
 
 
 def newest_mtime(paths) -> float:

@@ -37,3 +37,11 @@ def helpline_bin():
 
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, cwd=ROOT, timeout=600, **kw)
+
+
+def said(gw, name: str) -> str:
+    """A gateway sentence as it goes out: the counselling-line markers resolved with the gateway's
+    knowledge-base state (webhook/kbstate.py)."""
+    from webhook import replies
+
+    return gw.kb.render(replies.text(name))

@@ -27,12 +27,23 @@ from webhook.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-HOTLINES = [  # data/kb/services.yml: police, ambulance, child_hotline_111, social_work_center
+HOTLINES = [  # data/kb/services.yml: police, ambulance, hotline_111 (verified, 24/7)
     {"number": "113", "label": "police"},
     {"number": "115", "label": "ambulance"},
-    {"number": "111", "label": "children"},
-    {"number": "1800 1581", "label": "social_work_center"},
+    {"number": "111", "label": "hotline_111"},
 ]
+
+
+def hotlines(gw) -> list[dict]:
+    """The numbers the web chat page shows: the verified ones, and the counselling line with its
+    hours only while it may be offered (bot/kb/line.py)."""
+    from bot.kb.hours import describe
+
+    line = gw.kb.line()
+    out = list(HOTLINES)
+    if line.usable and line.number:
+        out.append({"number": line.number, "label": "social_work_center", "hours": describe(line.hours or "")})
+    return out
 
 
 class Gateway:
@@ -49,6 +60,8 @@ class Gateway:
         self.rasa = RasaClient(settings.rasa_url, settings.rasa_token, settings.rasa_timeout, settings.actions_url)
         self.limiter = pipeline.RateLimiter(settings.rate_limits)
         self.adapters = build_adapters(self)
+        from webhook.kbstate import KbState
+        self.kb = KbState(self)
         # one spool per database, so two gateways on a host never ingest each other's messages
         self.spool = spool.Spool(ROOT / "var" / "spool" / hashlib.sha256(settings.database_url.encode()).hexdigest()[:16],
                                  self.vault)
@@ -189,12 +202,16 @@ def sms_status():
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
+def _api_token_ok(gw) -> bool:
+    token = gw.settings.api_token
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 @api.post("/escalations")
 def escalations():
     gw = gateway()
-    token = gw.settings.api_token
-    given = request.headers.get("Authorization", "")
-    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if not _api_token_ok(gw):
         return _error(403, "bad or missing token")
     data = _json_body()
     if not isinstance(data, dict) or not isinstance(data.get("conversation_id"), str):
@@ -211,6 +228,18 @@ def escalations():
                                  locality=_label((data.get("summary") or {}).get("locality")
                                                  if isinstance(data.get("summary"), dict) else None))
     return jsonify({"case_id": case_id}), 201
+
+
+@api.get("/kb/checks")
+def kb_checks():
+    """The newest check of each knowledge-base item recorded in the console, for the action
+    server (which shows a place only when it is verified): labels and dates, no person's data."""
+    gw = gateway()
+    if not _api_token_ok(gw):
+        return _error(403, "bad or missing token")
+    rows = [{"kind": c.kind, "item_id": c.item_id, "checked_on": c.checked_on.isoformat(), "result": c.result,
+             "hours": c.hours} for c in gw.kb.checks().values()]
+    return jsonify({"checks": rows})
 
 
 @api.get("/openapi.json")
@@ -238,7 +267,7 @@ def machine_summary(summary) -> Optional[str]:
     if not isinstance(summary, dict):
         return None
     parts = []
-    for key in ("intent", "locality", "relationship", "person_at_risk"):
+    for key in ("intent", "locality", "commune", "relationship", "person_at_risk"):
         value = summary.get(key)
         if isinstance(value, str) and value and len(value) <= 40:
             parts.append(f"{key}={value}")
@@ -293,7 +322,7 @@ def webchat_page():
     if "web" not in gw.adapters:
         return _error(404, "web chat is disabled")
     return render_template("webchat.html", exit_url=gw.settings.webchat_exit_url,
-                           poll_ms=gw.settings.webchat_poll_ms, hotlines=HOTLINES)
+                           poll_ms=gw.settings.webchat_poll_ms, hotlines=hotlines(gw))
 
 
 def _token_hash(token: str) -> str:

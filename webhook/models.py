@@ -129,7 +129,7 @@ class Case(Base):
     risk = Column(String(16), nullable=False)
     topic = Column(String(32))
     reason = Column(String(64))
-    source = Column(String(16), nullable=False)          # rules | bot | delivery
+    source = Column(String(16), nullable=False)          # rules | bot | delivery | request
     created_at = Column(Float, nullable=False, default=now)
     updated_at = Column(Float, nullable=False, default=now)
     priority = Column(Integer, nullable=False, default=3)
@@ -425,3 +425,40 @@ class IncidentReport(Base):
     drafted_at = Column(Float)
     submitted_at = Column(Float)
     submitted_by = Column(String(64))
+
+
+class KbCheck(Base):
+    """A check of a fact, a number or a place recorded in the console ("checked by phone on
+    2026-12-07: confirmed, hours mon-fri 07:30-17:00"). The newest check of an item decides its
+    state (bot.kb.facts.status); the history stays. Labels only: no person's data."""
+    __tablename__ = "kb_checks"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(16), nullable=False)        # fact | service | place
+    item_id = Column(String(300), nullable=False)
+    checked_on = Column(Date, nullable=False)
+    result = Column(String(16), nullable=False)      # confirmed | wrong | no_answer
+    hours = Column(String(120))                      # bot.kb.hours grammar, for a phone line
+    note = Column(String(300))
+    staff = Column(String(64), nullable=False)
+    created_at = Column(Float, nullable=False, default=now)
+    __table_args__ = (Index("ix_kb_checks_item", "kind", "item_id"),)
+
+
+class DataRequest(Base):
+    """A person's request to see (get a copy of) their data: open -> replied -> done, or
+    cancelled. ``reply_due`` and ``due`` are the deadlines of Decree 356/2025 Art. 5 (first answer
+    within 2 working days, the copy within 10 days). Erasure (XOA) is done at once and recorded
+    in ``erasures``."""
+    __tablename__ = "data_requests"
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
+    case_id = Column(Integer, ForeignKey("cases.id"))
+    kind = Column(String(16), nullable=False)        # access
+    state = Column(String(16), nullable=False)       # open | replied | done | cancelled
+    method = Column(String(16), nullable=False)      # keyword | staff
+    asked_at = Column(Float, nullable=False, default=now)
+    reply_due = Column(Float, nullable=False)
+    due = Column(Float, nullable=False)
+    replied_at = Column(Float)
+    done_at = Column(Float)
+    actor = Column(String(64))

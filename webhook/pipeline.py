@@ -285,9 +285,12 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
             if erase:
                 erase_for_conversation(gw, msg.conversation_id)
             return True
-        # DK / CÓ / HUY / GIỜ 19-21 / KLL: the gateway owns consent, also when Rasa is down
-        from webhook.broadcast.subscribers import handle as subscription
-        answer = subscription(gw, msg.conversation_id, text, message_id=msg.id)
+        # XEM DU LIEU: a request for a copy of one's data, with its legal deadlines
+        answer = _data_request(gw, msg.conversation_id, text)
+        if answer is None:
+            # DK / CÓ / HUY / GIỜ 19-21 / KLL: the gateway owns consent, also when Rasa is down
+            from webhook.broadcast.subscribers import handle as subscription
+            answer = subscription(gw, msg.conversation_id, text, message_id=msg.id)
         if answer is not None:
             _finish(gw, msg, S.ANSWERED, [("bot", answer)], adapter, seq0=0, assessment=assessment)
             return True
@@ -330,6 +333,21 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
     _finish(gw, msg, S.ANSWERED, out, adapter, seq0=0, assessment=assessment)
     _stats(gw, msg, text, assessment, sender=sender)
     return True
+
+
+def _data_request(gw, conversation_id: int, text: str) -> Optional[str]:
+    """XEM DU LIEU: the request is recorded once, with its deadlines and a case in the queue (not
+    a need for help in the statistics); the person is told both deadlines."""
+    from webhook import data_requests as dr
+
+    if not dr.is_request(text):
+        return None
+    contact_id = dr.contact_of(gw, conversation_id)
+    if not dr.pending(gw, contact_id):
+        case_id = open_case(gw, conversation_id, "none", "service_command", reason="data_access", source="request",
+                            requested=True, counts=False)
+        dr.record(gw, contact_id, case_id)
+    return replies.text(replies.ACCESS_REQUESTED)
 
 
 def _stats(gw, msg: Message, text: str, assessment, sender: Optional[str] = None) -> None:
@@ -399,8 +417,15 @@ def _not_said(c, gw, msg: Message, texts: list[tuple[str, str]], adapter) -> lis
         select(Outbox.body_enc).where(Outbox.source_message_id == msg.id, Outbox.seq >= DEGRADED_SEQ))}
     if not said:
         return texts
-    return [(kind, text) for kind, text in texts
-            if not set(adapter.render(text) if adapter else [text]) <= said]
+    return [(kind, text) for kind, text in texts if not set(parts(gw, adapter, text)) <= said]
+
+
+def parts(gw, adapter, text: str) -> list[str]:
+    """A reply as it goes out: the counselling-line markers resolved (webhook/kbstate.py), then
+    the channel's form (SMS without diacritics, split to its length). Every outbox row is made
+    through here."""
+    text = gw.kb.render(text)
+    return adapter.render(text) if adapter else [text]
 
 
 def _enqueue(c, gw, msg: Message, seq0: int, texts: list[tuple[str, str]], adapter) -> list["Job"]:
@@ -418,7 +443,7 @@ def _enqueue(c, gw, msg: Message, seq0: int, texts: list[tuple[str, str]], adapt
     address = gw.vault.open(bytes(address_enc)) if fast else None
     jobs, seq = [], seq0
     for kind, text in texts:
-        for part in (adapter.render(text) if adapter else [text]):
+        for part in parts(gw, adapter, text):
             row_id = c.execute(Q.INSERT_OUTBOX, {
                 "conversation_id": msg.conversation_id, "contact_id": contact_id, "channel": channel,
                 "source": msg.id, "seq": seq, "kind": kind, "body_enc": gw.vault.seal(part),
@@ -458,9 +483,12 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
 
 
 def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason: str, source: str,
-              requested: bool = False, summary: Optional[str] = None, locality: Optional[str] = None) -> int:
+              requested: bool = False, summary: Optional[str] = None, locality: Optional[str] = None,
+              counts: bool = True) -> int:
     """One open case per conversation; a higher risk raises it, a lower one never lowers it, and
-    a request for a counsellor is remembered. The queue order follows (webhook.queue)."""
+    a request for a counsellor is remembered. The queue order follows (webhook.queue).
+    ``counts``: whether the case is a need for help in the statistics (a request for one's data
+    is not)."""
     from webhook.queue import priority_of
 
     with transaction(gw.Session) as s:
@@ -496,7 +524,7 @@ def open_case(gw, conversation_id: int, risk: str, topic: Optional[str], reason:
         if locality and not case.locality:
             case.locality = locality[:64]
         case_id = case.id
-    if gw.settings.stats_enabled:
+    if gw.settings.stats_enabled and counts:
         from webhook.stats.episodes import mark_case
         from webhook.stats.incidents import SERIOUS, track
         mark_case(gw, case_id, needed_help=True, sought_help=requested, risk=risk)

@@ -197,7 +197,7 @@ def _send(gw, conversation_id: int, kind: str, text: str, case_id: Optional[int]
         adapter = gw.adapters.get(conv.channel)
         first = None
         now = time.time()
-        for seq, part in enumerate(adapter.render(text) if adapter else [text]):
+        for seq, part in enumerate(pipeline.parts(gw, adapter, text)):
             row = Outbox(conversation_id=conv.id, contact_id=conv.contact_id, channel=conv.channel, seq=seq, kind=kind,
                          body_enc=gw.vault.seal(part), priority=pipeline.PRIORITY_CONVERSATION, state=S.QUEUED_OUT,
                          attempts=0, next_attempt_at=now, flagged=False, created_at=now)

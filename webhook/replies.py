@@ -22,8 +22,9 @@ FOLLOWUP_NO = "utter_gateway_followup_no"
 DELETE_ASK = "utter_delete_confirm_ask"
 DELETED = "utter_deleted"
 DELETE_CANCELLED = "utter_delete_cancelled"
+ACCESS_REQUESTED = "utter_gateway_access_requested"
 ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOURS, FOLLOWUP, FOLLOWUP_YES, FOLLOWUP_NO,
-       DELETE_ASK, DELETED, DELETE_CANCELLED)
+       DELETE_ASK, DELETED, DELETE_CANCELLED, ACCESS_REQUESTED)
 
 
 @lru_cache(maxsize=1)

@@ -121,6 +121,9 @@ class Settings:
     # message) before its texts are blanked and, when the person is gone as long, their address.
     retention_days: float = 90.0
     sms_segment_cost: str = ""
+    # The counselling line is offered only when it was verified within this many days (0: the
+    # directory's own line_max_age_days, 90; data/kb/services.yml, bot/kb/line.py).
+    line_max_age_days: int = 0
 
     _ENV = {
         "env": "HELPLINE_ENV", "database_url": "HELPLINE_DATABASE_URL", "secret_key": "HELPLINE_SECRET_KEY",
@@ -146,7 +149,7 @@ class Settings:
         "send_window": "HELPLINE_SEND_WINDOW", "daily_cap": "HELPLINE_DAILY_CAP",
         "bulk_senders": "HELPLINE_BULK_SENDERS", "retention_days": "HELPLINE_RETENTION_DAYS",
         "sms_segment_cost": "HELPLINE_SMS_SEGMENT_COST", "limits": "HELPLINE_LIMITS",
-        "proxy_hops": "HELPLINE_PROXY_HOPS",
+        "proxy_hops": "HELPLINE_PROXY_HOPS", "line_max_age_days": "HELPLINE_LINE_MAX_AGE_DAYS",
     }
 
     @classmethod

@@ -69,7 +69,7 @@ def safe_reply(gw, item: Inbound) -> None:
     risk = understand(item.text or "", None)
     name = replies.safe_reply(risk.risk, risk.topic)
     try:
-        for part in adapter.render(replies.text(name)):
+        for part in adapter.render(gw.kb.render(replies.text(name))):
             adapter.send(item.address, part, reply_ref=item.reply_ref)
     except Exception as exc:
         logger.error("safe_reply_failed channel=%s error=%s", item.channel, type(exc).__name__)

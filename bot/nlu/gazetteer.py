@@ -1,8 +1,10 @@
 """Dictionary look-up of places and people on folded text (plain Python, no Rasa).
 
-Used by the Rasa ``Gazetteer`` component and by the action server's service look-up. Matching is
-on normalised tokens with longest match first, so "huyện Núi Thành", "nui thanh" and "NÚI THÀNH"
-all find ``nui_thanh``, and "Hội An Đông" wins over "Hội An".
+Used by the Rasa ``Gazetteer`` component and by the statistics. Places are read by
+``bot.kb.places.Locator`` (former districts, the new commune-level units, old unit names); the
+rest (relationships, persons at risk, the province) by longest match on normalised tokens, so
+"huyện Núi Thành", "nui thanh" and "NÚI THÀNH" all find ``locality=nui_thanh`` and "xã Tam Xuân 1"
+finds ``commune=xa_tam_xuan`` (with ``locality=nui_thanh``).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Iterable
 
 import yaml
 
+from bot.kb.places import Locator
+from bot.kb.places import load as load_places
 from bot.nlu.normalize import clean, tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,23 +45,19 @@ def _key(phrase: str) -> tuple[str, ...]:
 
 
 class Gazetteer:
-    def __init__(self, phrases: dict[tuple[str, ...], tuple[str, str]]):
+    def __init__(self, phrases: dict[tuple[str, ...], tuple[str, str]], places: Locator | None = None):
         self.phrases = {k: v for k, v in phrases.items() if k}
         self.max_len = max((len(k) for k in self.phrases), default=1)
+        self.places = places
 
     @classmethod
     def from_files(cls, localities: str | Path, relationships: str | Path) -> "Gazetteer":
-        loc = yaml.safe_load(_resolve(localities).read_text("utf-8")) or {}
+        places = load_places(_resolve(localities))
         rel = yaml.safe_load(_resolve(relationships).read_text("utf-8")) or {}
         phrases: dict[tuple[str, ...], tuple[str, str]] = {}
-        for item in loc.get("localities", []):
-            for alias in [item.get("name_vi", "")] + list(item.get("aliases") or []):
-                phrases.setdefault(_key(alias), ("locality", item["id"]))
-            for unit in item.get("new_units") or []:
-                phrases.setdefault(_key(unit), ("locality", item["id"]))
         for phrase in STOP_PHRASES:
             phrases[_key(phrase)] = ("_stop", "")
-        for alias in loc.get("province_aliases") or []:
+        for alias in places.province_aliases:
             phrases.setdefault(_key(alias), ("province", "da_nang"))
         for value, words in (rel.get("relationships") or {}).items():
             for w in words or []:
@@ -65,23 +65,38 @@ class Gazetteer:
         for value, words in (rel.get("persons_at_risk") or {}).items():
             for w in words or []:
                 phrases.setdefault(_key(w), ("person_at_risk", value))
-        return cls(phrases)
+        return cls(phrases, places.locator())
 
     def to_json(self) -> dict:
-        return {"phrases": [[" ".join(k), e, v] for k, (e, v) in sorted(self.phrases.items())]}
+        return {"phrases": [[" ".join(k), e, v] for k, (e, v) in sorted(self.phrases.items())],
+                "places": self.places.to_json() if self.places else None}
 
     @classmethod
     def from_json(cls, data: dict) -> "Gazetteer":
-        return cls({tuple(p.split()): (e, v) for p, e, v in data.get("phrases", [])})
+        places = Locator.from_json(data["places"]) if data.get("places") else None
+        return cls({tuple(p.split()): (e, v) for p, e, v in data.get("phrases", [])}, places)
 
     def find_all(self, text: str) -> list[Found]:
         cleaned = clean(text)
         toks = tokenize(cleaned)
         words = [t.text for t in toks]
         found: list[Found] = []
+        taken: set[int] = set()
+        for m in (self.places.locate(cleaned) if self.places else []):
+            # a district is certain even when the words are ambiguous between it and a unit
+            if m.district:
+                found.append(Found("locality", m.district, m.start, m.end, m.text))
+            if m.unit:
+                found.append(Found("commune", m.unit, m.start, m.end, m.text))
+            taken |= {j for j, t in enumerate(toks) if t.start >= m.start and t.end <= m.end}
         i = 0
         while i < len(words):
+            if i in taken:
+                i += 1
+                continue
             for n in range(min(self.max_len, len(words) - i), 0, -1):
+                if taken & set(range(i, i + n)):
+                    continue
                 hit = self.phrases.get(tuple(words[i:i + n]))
                 if hit:
                     start, end = toks[i].start, toks[i + n - 1].end
@@ -91,13 +106,13 @@ class Gazetteer:
                     break
             else:
                 i += 1
-        return found
+        return sorted(found, key=lambda f: f.start)
 
     def find(self, text: str) -> list[Found]:
         """Entities for the dialogue: every locality and relationship, and one person at risk
         (a child mentioned anywhere outranks another person, who outranks the writer)."""
         everything = self.find_all(text)
-        out = [f for f in everything if f.entity in ("locality", "relationship", "province")]
+        out = [f for f in everything if f.entity in ("locality", "commune", "relationship", "province")]
         persons = [f for f in everything if f.entity == "person_at_risk"]
         for level in PERSON_PRIORITY:
             hit = next((p for p in persons if p.value == level), None)

@@ -108,18 +108,91 @@ def test_gateway_error_status_is_not_delivery(monkeypatch, tmp_path):
 
 def _directory_numbers():
     services = yaml.safe_load((ROOT / "data" / "kb" / "services.yml").read_text("utf-8"))["services"]
-    return {re.sub(r"\D", "", s["phone"]) for s in services if s.get("phone")}
+    import csv
+    places = list(csv.DictReader((ROOT / "data" / "kb" / "places.csv").open(encoding="utf-8")))
+    return ({re.sub(r"\D", "", s["phone"]) for s in services if s.get("phone")}
+            | {re.sub(r"\D", "", p["phone"]) for p in places if p.get("phone")})
 
 
-def test_services_for_a_locality_come_from_the_directory():
+def _find(text, slots=None, intent="find_services"):
     d = CollectingDispatcher()
-    A.ActionFindServices().run(d, tracker(slots={"locality": "hoi_an"}), {})
-    msg = d.messages[0]
-    assert msg["response"] == "utter_services_in_locality"
-    assert msg["locality"] == "Hội An"
-    numbers = set(re.findall(r"\b1800 ?\d{4}\b|\b11\d\b", msg["services"]))
+    t = tracker(risk="none", topic="help_contact", slots=slots or {})
+    t.latest_message.update({"text": text, "intent": {"name": intent}})
+    events = A.ActionFindServices().run(d, t, {})
+    return d.messages[0], {e["name"]: e["value"] for e in events}
+
+
+@pytest.fixture(autouse=True)
+def _no_gateway_checks(monkeypatch):
+    """The action server asks the gateway for the console's checks; here there are none."""
+    monkeypatch.setattr(gateway_client, "kb_checks", lambda *a, **k: {})
+
+
+def test_a_unit_gets_its_peoples_committee_police_and_verified_places_only():
+    msg, slots = _find("ở phường Điện Bàn có chỗ nào giúp không")
+    assert msg["response"] == "utter_services_in_unit"
+    assert msg["unit"] == "phường Điện Bàn (thị xã Điện Bàn cũ)"
+    lines = msg["places"].split("\n")
+    assert lines[0].startswith("- UBND phường Điện Bàn") and lines[1].startswith("- Công an phường Điện Bàn")
+    assert any("Bệnh viện Đa khoa Bắc Quảng Nam" in ln for ln in lines)
+    assert "22 Hoàng Diệu" not in msg["places"]              # that address is not verified yet
+    numbers = set(re.findall(r"\b1[89]00 ?\d{4}\b|\b0\d[\d ]{8,12}\d\b", msg["places"]))
     assert {re.sub(r"\D", "", n) for n in numbers} <= _directory_numbers()
-    assert "1800 1581" in msg["services"] and "111" in msg["services"]
+    assert slots == {"commune": "phuong_dien_ban", "locality": "dien_ban", "place_question": None}
+
+
+def test_a_district_name_that_is_also_a_unit_asks_which_and_lists_every_unit():
+    msg, slots = _find("em o dien ban")
+    assert msg["response"] == "utter_ask_which_unit"
+    assert msg["district"] == "Thị xã Điện Bàn cũ"
+    assert msg["units"].split(", ") == ["phường Điện Bàn", "phường Điện Bàn Đông", "phường An Thắng",
+                                        "phường Điện Bàn Bắc", "xã Điện Bàn Tây", "xã Gò Nổi"]
+    assert slots["locality"] == "dien_ban" and slots["place_question"] == "dien_ban" and slots["commune"] is None
+    # the same name again, right after the question: the person means the unit of that name
+    msg, slots = _find("Điện Bàn", slots={"place_question": "dien_ban", "locality": "dien_ban"}, intent="inform_locality")
+    assert msg["response"] == "utter_services_in_unit" and slots["commune"] == "phuong_dien_ban"
+
+
+def test_duy_xuyen_is_never_routed_silently_to_xa_duy_xuyen():
+    """xã Duy Xuyên is three communes only; the old district town is now xã Nam Phước."""
+    msg, _slots = _find("tui o Duy Xuyen, can giup")
+    assert msg["response"] == "utter_ask_which_unit" and "xã Nam Phước" in msg["units"]
+    msg, slots = _find("huyện Duy Xuyên")
+    assert msg["response"] == "utter_ask_which_unit"
+    msg, slots = _find("thị trấn Nam Phước")
+    assert msg["response"] == "utter_services_in_unit" and slots["commune"] == "xa_nam_phuoc"
+    assert msg["note"] == ""                     # same name: nothing to explain
+
+
+def test_an_old_commune_names_the_unit_it_is_now_part_of():
+    msg, slots = _find("em ở xã Tam Xuân 1, Núi Thành")
+    assert msg["response"] == "utter_services_in_unit" and slots["commune"] == "xa_tam_xuan"
+    assert msg["note"] == "Xã Tam Xuân I cũ nay thuộc xã Tam Xuân. "
+    assert "Bệnh viện Việt – Hàn Đà Nẵng" in msg["places"]
+
+
+def test_a_name_shared_by_several_places_asks_which():
+    msg, slots = _find("e o tra my")
+    assert msg["response"] == "utter_ask_which_place"
+    assert "xã Trà My (huyện Bắc Trà My cũ)" in msg["choices"] and "huyện Nam Trà My cũ" in msg["choices"]
+    assert slots["place_question"]
+
+
+def test_a_unit_from_an_earlier_turn_is_remembered():
+    msg, _slots = _find("co cho nao giup khong", slots={"commune": "xa_go_noi", "locality": "dien_ban"})
+    assert msg["response"] == "utter_services_in_unit" and msg["unit"] == "xã Gò Nổi (thị xã Điện Bàn cũ)"
+
+
+def test_a_place_checked_in_the_console_is_shown_with_its_address(monkeypatch):
+    """A row the office has not verified in the file is shown once a check is recorded."""
+    import datetime as dt
+
+    from bot.kb.facts import Check, latest_checks, places
+    pid = next(i for i, p in places().items() if p.data["name"] == "UBND phường Điện Bàn")
+    monkeypatch.setattr(gateway_client, "kb_checks",
+                        lambda *a, **k: latest_checks([Check("place", pid, dt.date.today(), "confirmed")]))
+    msg, _slots = _find("phường Điện Bàn")
+    assert "- UBND phường Điện Bàn: 22 Hoàng Diệu" in msg["places"]
 
 
 def test_services_without_locality_asks_where():
@@ -146,15 +219,17 @@ def test_delete_clears_slots():
     d = CollectingDispatcher()
     events = A.ActionDeleteData().run(d, tracker(slots={"locality": "tam_ky"}), {})
     assert d.messages[0]["response"] == "utter_deleted"
-    assert {e["name"] for e in events} == {"locality", "relationship", "person_at_risk", "escalated"}
+    assert {e["name"] for e in events} == {"locality", "commune", "place_question", "relationship", "person_at_risk",
+                                          "escalated"}
 
 
 def test_actions_module_does_no_io_at_import():
     import importlib
-    import actions.knowledge as K
-    K.load.cache_clear()
-    importlib.reload(K)
-    assert K.load.cache_info().currsize == 0
+
+    from bot import kb
+    kb._cache.clear()
+    importlib.reload(A)
+    assert kb._cache == {}
 
 
 @pytest.mark.parametrize("action, kind, response", [

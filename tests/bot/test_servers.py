@@ -50,7 +50,7 @@ def test_first_greeting_has_safety_check_and_consent(bot):
 
 def test_danger_gets_numbers_first_then_escalation_is_journaled(bot):
     replies = say(bot, "t-danger", "chong em dang cam dao o ngoai cua")
-    assert "113" in replies[0] and "1800 1581" in replies[0]
+    assert all(n in replies[0] for n in ("113", "115", "111"))
     assert len(replies) >= 3  # numbers, escalation outcome, safety steps
     time.sleep(0.2)
     journal = (bot["tmp"] / "esc.jsonl").read_text()
@@ -65,8 +65,12 @@ def test_suicide_reply_is_short_and_warm_with_handoff(bot):
 
 
 def test_services_by_locality(bot):
+    """Điện Bàn is both the former town and a ward: the bot lists the units and asks; the unit
+    named next gets its People's Committee and police by name."""
     replies = say(bot, "t-svc", "em ở Điện Bàn, có chỗ nào hỗ trợ không")
-    assert any("1800 1581" in r for r in replies)
+    assert any("phường Điện Bàn Đông" in r and "xã Gò Nổi" in r and "xã/phường nào" in r for r in replies), replies
+    replies = say(bot, "t-svc", "xã Gò Nổi")
+    assert any("UBND xã Gò Nổi" in r and "Công an xã Gò Nổi" in r for r in replies), replies
 
 
 def test_rasa_api_needs_the_token(bot):

@@ -26,6 +26,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.conftest import said
 import requests
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -55,7 +57,7 @@ QUESTIONS = [
 ]
 # answered by custom actions (the action server): action_find_services, action_answer_penalty
 ACTION_QUESTIONS = ["tôi ở Đà Nẵng, có chỗ nào giúp không", "đánh vợ thì bị phạt thế nào"]
-NUMBERS = ("113", "115", "111", "1800 1581")
+NUMBERS = ("113", "115", "111")       # verified; the counselling line only while verified and open
 AT_ONCE = 10.0          # seconds: "at once" for the safe reply and the emergency numbers
 SAFE_REPLIES = (replies.DEGRADED, replies.EMERGENCY, replies.SELF_HARM)
 
@@ -181,7 +183,7 @@ def send_calls(system, channel: str) -> list[tuple[str, str, float]]:
 
 def rendered(gw, channel: str, name: str) -> list[str]:
     """A gateway sentence as the channel sends it (SMS: unaccented, split)."""
-    return gw.adapters[channel].render(replies.text(name))
+    return gw.adapters[channel].render(said(gw, name))
 
 
 def safe_texts(gw, channel: str) -> set[str]:

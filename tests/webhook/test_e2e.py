@@ -82,14 +82,33 @@ def test_sms_question_answered_unaccented(system):
     sms(system, "+84905100001", "cho hoi so dien thoai duong day nong ho tro bao luc gia dinh")
     sent = system.twilio.wait_for(lambda m: m["to"] == "+84905100001", timeout=60)
     text = " ".join(m["body"] for m in system.twilio.sent if m["to"] == "+84905100001")
-    assert "1800 1581" in text
+    assert "113" in text and "111: tre em bi xam hai; bao tin mua ban nguoi, moi lua tuoi" in text
+    assert "1800" not in text and "[[" not in text          # the counselling line is not verified
     assert all(len(m["body"]) <= 160 and m["body"].isascii() for m in sent)
+
+
+def test_the_counselling_line_reaches_sms_once_a_supervisor_records_it_answers(system):
+    """Rasa's reply carries the marker; the gateway renders it from the check recorded in the
+    console, then the SMS channel strips the accents."""
+    import datetime as dt
+
+    from webhook.kbstate import record_check
+
+    record_check(system.gw, "service", "social_work_center", dt.date.today(), "confirmed", "hoa", hours="24/7")
+    try:
+        sms(system, "+84905100002", "so dien thoai duong day nong la so nao")
+        system.twilio.wait_for(lambda m: m["to"] == "+84905100002", timeout=60)
+        assert system.gw.dispatcher.drain(30)
+        text = " ".join(m["body"] for m in system.twilio.sent if m["to"] == "+84905100002")
+        assert "1800 1581: tu van, ho tro (mien phi, 24/7)" in text
+    finally:
+        record_check(system.gw, "service", "social_work_center", dt.date.today(), "no_answer", "hoa")
 
 
 def test_telegram_danger_gets_numbers_first_and_reaches_the_queue(system):
     telegram(system, 6660001, "chong em dang cam dao doi giet em, cuu em voi")
     sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660001, timeout=60, count=2)
-    assert "113" in sent[0]["text"] and "1800 1581" in sent[0]["text"]
+    assert all(n in sent[0]["text"] for n in ("113", "115", "111"))
     deadline = time.time() + 20
     while time.time() < deadline:
         with transaction(system.gw.Session) as s:
@@ -132,7 +151,7 @@ def test_rasa_stopped_mid_conversation_safe_reply_queue_and_replay(system):
     try:
         telegram(system, 6660002, "cho hoi ve luat phong chong bao luc gia dinh")
         sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=30, count=before + 1)
-        assert "113" in sent[-1]["text"] and "1800 1581" in sent[-1]["text"]      # the safe reply, at once
+        assert "113" in sent[-1]["text"] and "111" in sent[-1]["text"]      # the safe reply, at once
         telegram(system, 6660002, "no dang danh em, em so lam, no cam dao")
         sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660002, timeout=30, count=before + 2)
         assert "113" in sent[-1]["text"]
@@ -175,7 +194,7 @@ def test_claim_pauses_the_real_rasa_and_hand_back_resumes_it(system):
     assert queue.claim(system.gw, case_id, "lan") and paused() is True
     assert queue.hand_back(system.gw, case_id, "lan", outcome="advice_given")
     assert paused() is False
-    sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660003 and m["text"] == replies.text(replies.HANDED_BACK),
+    sent = system.telegram.wait_for(lambda m: m["chat_id"] == 6660003 and m["text"] == system.gw.kb.render(replies.text(replies.HANDED_BACK)),
                                     timeout=30)
     assert sent
 

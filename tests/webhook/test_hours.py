@@ -4,6 +4,8 @@ import datetime as dt
 
 import pytest
 
+from tests.conftest import said
+
 from tests.webhook.conftest import post_telegram, rows, settle
 from webhook import replies
 from webhook.hours import TZ, HoursError, parse, staffed
@@ -54,7 +56,7 @@ def test_out_of_hours_case_gets_one_notice_after_the_bot_answer(make_app, fakes,
     post_telegram(client, tg.make_update(940000002, 5901, "em so lam"))
     settle(gw)
     texts = [m["text"] for m in tg.sent if m["chat_id"] == 5901]
-    notice = replies.text(replies.OUT_OF_HOURS)
+    notice = said(gw, replies.OUT_OF_HOURS)
     assert texts.count(notice) == 1
     assert texts.index(notice) > 0                     # after the bot's first answer
     (case,) = rows(gw, Case)
@@ -68,5 +70,5 @@ def test_in_hours_no_notice(make_app, fakes):
     gw, client, tg = app.extensions["helpline"], app.test_client(), fakes["telegram"]
     post_telegram(client, tg.make_update(940000011, 5902, "chong em dang cam dao doi giet em"))
     settle(gw)
-    assert replies.text(replies.OUT_OF_HOURS) not in [m["text"] for m in tg.sent]
+    assert said(gw, replies.OUT_OF_HOURS) not in [m["text"] for m in tg.sent]
     assert rows(gw, Case)[0].notice_at is None

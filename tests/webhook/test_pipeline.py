@@ -16,6 +16,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.conftest import said
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
@@ -50,7 +52,7 @@ def error_of(resp) -> str:
 
 def rendered(gw, channel: str, name: str) -> list[str]:
     """A gateway sentence as the channel actually sends it (SMS: unaccented, split)."""
-    return gw.adapters[channel].render(replies.text(name))
+    return gw.adapters[channel].render(said(gw, name))
 
 
 def texts_to(fakes, channel: str, address) -> list[str]:
@@ -241,7 +243,7 @@ def test_empty_or_whitespace_message_gets_a_polite_reply_and_rasa_is_not_called(
     assert fakes["rasa"].calls == []
     if channel == "web":
         out = rows(gw, Outbox)
-        assert [gw.vault.open(o.body_enc) for o in out] == [replies.text(replies.EMPTY)]
+        assert [gw.vault.open(o.body_enc) for o in out] == [said(gw, replies.EMPTY)]
         assert out[0].state == "sent"
     else:
         assert wait_texts(fakes, channel, address, 1) == rendered(gw, channel, replies.EMPTY)
@@ -384,19 +386,19 @@ def test_rasa_down_safe_reply_at_once_rules_still_work_then_replay_in_order(clie
     # An ordinary message: the degraded notice at once, the message deferred.
     assert post_telegram(client, tg.make_update(980000001, 5681, "xin chao")).status_code == 200
     settle(gw)
-    assert wait_texts(fakes, "telegram", 5681, 1) == [replies.text(replies.DEGRADED)]
+    assert wait_texts(fakes, "telegram", 5681, 1) == [said(gw, replies.DEGRADED)]
     first = rows(gw, Message)[0]
     assert first.state == "deferred"
 
     # A second ordinary message within 10 minutes: no second notice.
     assert post_telegram(client, tg.make_update(980000002, 5681, "cho hoi ve ly hon")).status_code == 200
     settle(gw)
-    assert texts_to(fakes, "telegram", 5681) == [replies.text(replies.DEGRADED)]
+    assert texts_to(fakes, "telegram", 5681) == [said(gw, replies.DEGRADED)]
 
     # Danger, from someone else, while Rasa is down: emergency numbers and a rules case.
     assert post_telegram(client, tg.make_update(980000003, 5682, HIGH_RISK)).status_code == 200
     settle(gw)
-    assert wait_texts(fakes, "telegram", 5682, 1) == [replies.text(replies.EMERGENCY)]
+    assert wait_texts(fakes, "telegram", 5682, 1) == [said(gw, replies.EMERGENCY)]
     conv = conversation_of(gw, "telegram", 5682)
     cases = rows(gw, Case, Case.conversation_id == conv.id)
     assert [(c.source, c.risk, c.status) for c in cases] == [("rules", "imminent", "open")]
@@ -405,7 +407,7 @@ def test_rasa_down_safe_reply_at_once_rules_still_work_then_replay_in_order(clie
     # Self-harm: the self-harm reply, not the generic one.
     assert post_telegram(client, tg.make_update(980000004, 5683, SELF_HARM)).status_code == 200
     settle(gw)
-    assert wait_texts(fakes, "telegram", 5683, 1) == [replies.text(replies.SELF_HARM)]
+    assert wait_texts(fakes, "telegram", 5683, 1) == [said(gw, replies.SELF_HARM)]
     conv_sh = conversation_of(gw, "telegram", 5683)
     assert [(c.source, c.topic) for c in rows(gw, Case, Case.conversation_id == conv_sh.id)] == [("rules", "self_harm")]
     assert rasa.calls == []
@@ -418,7 +420,7 @@ def test_rasa_down_safe_reply_at_once_rules_still_work_then_replay_in_order(clie
     senders = [c["sender"] for c in rasa.calls]
     assert senders[0] == senders[1] != senders[2]
     assert all(m.state == "answered" for m in rows(gw, Message))
-    assert texts_to(fakes, "telegram", 5681) == [replies.text(replies.DEGRADED), "bot: xin chao",
+    assert texts_to(fakes, "telegram", 5681) == [said(gw, replies.DEGRADED), "bot: xin chao",
                                                  "bot: cho hoi ve ly hon"]
     assert texts_to(fakes, "telegram", 5682)[-1] == "bot: " + HIGH_RISK[:40]
     assert texts_to(fakes, "telegram", 5683)[-1] == "bot: " + SELF_HARM
@@ -437,13 +439,13 @@ def test_rasa_down_danger_after_a_deferred_message_in_the_same_chat_gets_the_eme
     rasa.down = True
     post_telegram(client, tg.make_update(981000001, 5684, "xin chao"))
     settle(gw)
-    assert wait_texts(fakes, "telegram", 5684, 1) == [replies.text(replies.DEGRADED)]
+    assert wait_texts(fakes, "telegram", 5684, 1) == [said(gw, replies.DEGRADED)]
     post_telegram(client, tg.make_update(981000002, 5684, HIGH_RISK))
     settle(gw)
     conv = conversation_of(gw, "telegram", 5684)
     assert [c.source for c in rows(gw, Case, Case.conversation_id == conv.id)] == ["rules"]
     assert [m.state for m in rows(gw, Message)] == ["deferred", "deferred"]
-    assert wait_texts(fakes, "telegram", 5684, 2, timeout=3)[1] == replies.text(replies.EMERGENCY)
+    assert wait_texts(fakes, "telegram", 5684, 2, timeout=3)[1] == said(gw, replies.EMERGENCY)
     fakes["rasa"].down = False
     Worker(gw).run_once()
     assert rasa_messages(fakes) == ["xin chao", HIGH_RISK]
@@ -456,12 +458,12 @@ def test_rasa_down_a_new_notice_only_after_ten_minutes(client, gw, fakes):
     for i in range(3):
         post_telegram(client, tg.make_update(981500001 + i, 5689, f"tin {i}"))
         settle(gw)
-    assert texts_to(fakes, "telegram", 5689) == [replies.text(replies.DEGRADED)]
+    assert texts_to(fakes, "telegram", 5689) == [said(gw, replies.DEGRADED)]
     with transaction(gw.Session) as s:                           # ten minutes and a bit pass
         s.execute(update(Conversation).values(degraded_notice_at=time.time() - 601))
     post_telegram(client, tg.make_update(981500010, 5689, "tin 10"))
     settle(gw)
-    assert texts_to(fakes, "telegram", 5689) == [replies.text(replies.DEGRADED)] * 2
+    assert texts_to(fakes, "telegram", 5689) == [said(gw, replies.DEGRADED)] * 2
     assert [m.state for m in rows(gw, Message)] == ["deferred"] * 4
 
 
@@ -499,7 +501,7 @@ def test_an_empty_answer_from_rasa_still_gets_the_person_a_reply(make_app, tmp_p
         post_telegram(app.test_client(), fakes["telegram"].make_update(981600001, 5692, "cho hoi dia chi tro giup"))
         settle(gw)
         assert rows(gw, Message)[0].state in {"answered", "deferred"}
-        assert texts_to(fakes, "telegram", 5692) == [replies.text(replies.DEGRADED)]   # settled: all sent
+        assert texts_to(fakes, "telegram", 5692) == [said(gw, replies.DEGRADED)]   # settled: all sent
     finally:
         server.shutdown()
         server.server_close()
@@ -516,14 +518,14 @@ def test_rasa_slow_gets_the_safe_reply_deferred_and_replayed(make_app, tmp_path,
     assert post_telegram(client, fakes["telegram"].make_update(982000001, 5685, "toi can giup")).status_code == 200
     assert time.monotonic() - started < 0.3          # the provider never waits for the bot
     settle(gw)
-    assert wait_texts(fakes, "telegram", 5685, 1) == [replies.text(replies.DEGRADED)]
+    assert wait_texts(fakes, "telegram", 5685, 1) == [said(gw, replies.DEGRADED)]
     assert time.monotonic() - started < 1.2          # the safe reply did not wait for the slow bot
     assert rows(gw, Message)[0].state == "deferred"
     rasa.delay = 0.0
     stats = Worker(gw).run_once()
     assert stats["replayed"] == 1
     assert rows(gw, Message)[0].state == "answered"
-    assert texts_to(fakes, "telegram", 5685) == [replies.text(replies.DEGRADED), "bot: toi can giup"]
+    assert texts_to(fakes, "telegram", 5685) == [said(gw, replies.DEGRADED), "bot: toi can giup"]
     # The request that timed out still reached Rasa, so Rasa sees the message twice (at least once
     # delivery). Wait for it here so it does not land in the next test's recording.
     deadline = time.monotonic() + 3
@@ -588,7 +590,7 @@ def test_database_down_spools_sealed_replies_from_the_adapter_then_ingests(clien
 def test_database_down_danger_gets_the_emergency_numbers_and_a_case_once_stored(client, gw, fakes, monkeypatch):
     _database_down(monkeypatch)
     assert post_telegram(client, fakes["telegram"].make_update(984000001, 5687, HIGH_RISK)).status_code == 200
-    assert wait_texts(fakes, "telegram", 5687, 1) == [replies.text(replies.EMERGENCY)]
+    assert wait_texts(fakes, "telegram", 5687, 1) == [said(gw, replies.EMERGENCY)]
     monkeypatch.undo()
     Worker(gw).run_once()
     settle(gw)
@@ -849,10 +851,38 @@ def test_no_telegram_chat_id_in_the_logs_at_debug(client, gw, fakes, caplog):
     assert str(chat) not in _log_text(caplog)
 
 
-@pytest.mark.parametrize("topic", ["self_harm", "emergency", "domestic_violence", "sexual_violence", "child_abuse"])
+@pytest.mark.parametrize("topic", ["self_harm", "emergency", "domestic_violence", "sexual_violence", "child_abuse",
+                                   "forced_marriage_trafficking"])
 @pytest.mark.parametrize("risk", ["high", "imminent"])
-def test_every_first_reply_to_danger_carries_all_four_emergency_numbers(risk, topic):
-    """The non-negotiable rule: 113, 115, 111 and 1800 1581 at once, the self-harm reply too."""
-    body = replies.text(replies.safe_reply(risk, topic))
-    for number in ("113", "115", "111", "1800 1581"):
+def test_every_first_reply_to_danger_carries_the_emergency_numbers(gw, risk, topic):
+    """The non-negotiable rule: 113, 115 and 111 at once, the self-harm reply too; the counselling
+    line only while it is verified (not yet: nobody has confirmed it answers since the merger)."""
+    body = gw.kb.render(replies.text(replies.safe_reply(risk, topic)))
+    for number in ("113", "115", "111"):
         assert number in body, (risk, topic, number)
+    assert "1800 1581" not in body and "[[" not in body
+
+
+def test_the_counselling_line_reaches_people_only_once_verified_and_open(client, gw, fakes):
+    """Through the whole path: danger on SMS gets the verified numbers, unaccented; once a
+    supervisor records that the line answers around the clock, the same reply carries it; a later
+    'no answer' takes it out again at once (a check clears the cache)."""
+    import datetime as dt
+
+    from webhook.kbstate import record_check
+
+    tw = fakes["twilio"]
+    fakes["rasa"].down = True                  # the gateway's own safe reply (Rasa's says the same)
+    post_sms(client, fakes, tw.inbound_params("+84905000601", HIGH_RISK, message_sid="SM" + "6" * 32))
+    settle(gw)
+    first = " ".join(wait_texts(fakes, "sms", "+84905000601", 1))
+    assert all(n in first for n in ("113", "115", "111")) and "1800" not in first and first.isascii()
+    record_check(gw, "service", "social_work_center", dt.date.today(), "confirmed", "admin", hours="24/7")
+    post_sms(client, fakes, tw.inbound_params("+84905000602", HIGH_RISK, message_sid="SM" + "7" * 32))
+    settle(gw)
+    body = " ".join(wait_texts(fakes, "sms", "+84905000602", 1))
+    assert "Tu van: 1800 1581 (24/7)." in body and body.index("1800") > body.index("111")
+    record_check(gw, "service", "social_work_center", dt.date.today(), "no_answer", "admin", note="rang 10 times")
+    post_sms(client, fakes, tw.inbound_params("+84905000603", HIGH_RISK, message_sid="SM" + "8" * 32))
+    settle(gw)
+    assert "1800" not in " ".join(wait_texts(fakes, "sms", "+84905000603", 1))

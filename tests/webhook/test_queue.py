@@ -3,6 +3,8 @@ and the real PostgreSQL), hand-back, and unclaimed alerts against a frozen clock
 import threading
 
 import pytest
+
+from tests.conftest import said
 from sqlalchemy import update
 
 from tests.webhook.conftest import API_TOKEN, rows, settle
@@ -118,7 +120,7 @@ def test_with_a_counsellor_messages_are_held_not_sent_to_rasa_and_hand_back_resu
     assert queue.hand_back(gw, case_id, "lan", outcome="referred_police")
     assert fakes["rasa"].events[-1] == (sender, [{"event": "resume"}])
     from webhook import replies
-    assert tg.sent[-1]["text"] == replies.text(replies.HANDED_BACK)       # the person is told
+    assert tg.sent[-1]["text"] == said(gw, replies.HANDED_BACK)       # the person is told
     with transaction(gw.Session) as s:
         assert s.get(Conversation, conv_id).mode == "bot"
         c = s.get(Case, case_id)

@@ -18,7 +18,7 @@ from webhook.settings import ConfigError, Settings
 TABLES = {"contacts", "conversations", "messages", "outbox", "cases", "provider_tokens", "web_sessions", "staff",
           "console_sessions", "events", "case_notes", "canned_responses", "followups", "stat_year_keys",
           "stat_episodes", "incident_reports", "stat_counts",
-          "subscribers", "consent_records", "campaigns", "campaign_sends", "erasures"}
+          "subscribers", "consent_records", "campaigns", "campaign_sends", "erasures", "kb_checks", "data_requests"}
 GOOD_SECRET = "k" * 40
 
 

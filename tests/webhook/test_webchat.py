@@ -9,6 +9,8 @@ import threading
 import time
 
 import pytest
+
+from tests.conftest import said
 from sqlalchemy import update
 
 from tests.fakes import FakeTelegram, FakeTwilio, FakeZalo
@@ -19,7 +21,7 @@ from webhook.db import transaction
 from webhook.dispatcher import Worker
 from webhook.models import Case, Contact, Message, Outbox, WebSession
 
-HOTLINES = ("113", "115", "111", "18001581")
+HOTLINES = ("113", "115", "111")
 
 
 
@@ -64,8 +66,20 @@ def test_page_has_the_safety_notice_quick_exit_and_tap_to_call_hotlines(client, 
     assert "noreferrer" in exit_link.group(0)
     assert f'data-exit-url="{gw.settings.webchat_exit_url}"' in html       # Esc uses it too
     tels = set(re.findall(r'href="tel:([^"]+)"', html))
-    assert set(HOTLINES) <= tels
+    assert set(HOTLINES) == tels                  # the counselling line is not verified: not shown
+    assert "mua bán người" in html                # 111 is for trafficking too, at any age
     assert 'lang="vi"' in html
+
+
+def test_the_counselling_line_shows_on_the_page_once_verified_with_its_hours(client, gw):
+    import datetime as dt
+
+    from webhook.kbstate import record_check
+
+    record_check(gw, "service", "social_work_center", dt.date.today(), "confirmed", "admin",
+                 hours="mon-fri 07:30-11:30,13:30-17:00")
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="tel:18001581"' in html and "T2-T6 7:30-11:30, 13:30-17:00" in html
 
 
 def test_page_is_not_cached_leaks_no_referrer_and_runs_nothing_inline(client):
@@ -156,7 +170,7 @@ def test_empty_text_gets_a_polite_reply_without_rasa(client, gw, fakes):
     settle(gw)
     assert fakes["rasa"].calls == []
     got = poll(client, headers)
-    assert shape(got) == [("out", replies.text(replies.EMPTY), None)] * 4
+    assert shape(got) == [("out", said(gw, replies.EMPTY), None)] * 4
     assert {m.kind for m in rows(gw, Message)} == {"empty"}
 
 
@@ -165,7 +179,7 @@ def test_rasa_down_the_web_chat_shows_the_safe_reply_then_the_bot(client, gw, fa
     fakes["rasa"].down = True
     send(client, headers, "xin chao", client_id="d1")
     settle(gw)
-    assert shape(poll(client, headers)) == [("in", "xin chao", "d1"), ("out", replies.text(replies.DEGRADED), None)]
+    assert shape(poll(client, headers)) == [("in", "xin chao", "d1"), ("out", said(gw, replies.DEGRADED), None)]
     fakes["rasa"].down = False
     Worker(gw).run_once()
     assert shape(poll(client, headers))[-1] == ("out", "bot: xin chao", None)

@@ -113,10 +113,13 @@ class Preview:
         return sum(self.recipients.values())
 
 
-def render(content_key: str, language: str, channel: str, unaccented_sms: bool = True) -> str:
+def render(content_key: str, language: str, channel: str, unaccented_sms: bool = True, line=None) -> str:
+    """The campaign text as sent: the counselling line (``line``, bot.kb.line.LineState) with its
+    hours when it may be offered, whatever the hour; then without diacritics over SMS."""
+    from bot.kb.line import render as render_line
     from bot.nlu.normalize import strip_diacritics
 
-    body = content.message(content_key, language)
+    body = render_line(content.message(content_key, language), line, language=language or "vi", any_time=True)
     if channel == "sms" and unaccented_sms:
         body = strip_diacritics(body)
     return body
@@ -143,9 +146,10 @@ def preview(gw, campaign_id: int) -> Preview:
         if channel == "sms":
             sms_languages[language] = sms_languages.get(language, 0) + n
     wanted = sorted(set(recipients) | set((c.channels or "").split(",")) - {""}) or ["sms"]
-    texts = {(ch, lang): render(key, lang, ch, gw.settings.sms_unaccented) for ch in wanted
+    line = gw.kb.line()
+    texts = {(ch, lang): render(key, lang, ch, gw.settings.sms_unaccented, line) for ch in wanted
              for lang in (sorted(languages) or ["vi"])}
-    segments = {lang: content.sms_segments(render(key, lang, "sms", gw.settings.sms_unaccented))
+    segments = {lang: content.sms_segments(render(key, lang, "sms", gw.settings.sms_unaccented, line))
                 for lang in (sorted(languages) or ["vi"])}
     cost = None
     try:

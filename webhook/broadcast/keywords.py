@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Optional
 
 from bot.nlu.commands import KEYWORDS
@@ -74,26 +73,16 @@ def _opt_in(norm: str) -> Optional[Command]:
     return None
 
 
-@lru_cache(maxsize=1)
-def _district_names() -> dict:
-    """Every alias of the 18 former districts (data/kb/localities.yml), normalised -> id."""
-    import yaml
-
-    from bot.paths import ROOT
-
-    data = yaml.safe_load((ROOT / "data" / "kb" / "localities.yml").read_text("utf-8"))
-    names = {}
-    for item in data.get("localities", []):
-        for alias in [item.get("name_vi", ""), item["id"].replace("_", " ")] + list(item.get("aliases") or []):
-            if alias:
-                names[normalize(alias)] = item["id"]
-    return names
-
-
 def _district(words: str) -> Optional[str]:
-    """A former district when ``words`` are exactly its name (nothing else: "dk tam ky chong toi
-    danh toi" or "đăng ký khám thai ở Tam Kỳ" are messages for the bot, not commands)."""
-    return _district_names().get(normalize(words).strip())
+    """The former district when ``words`` are exactly one place's name, of a former district or
+    of a unit in it (nothing else: "dk tam ky chong toi danh toi" or "đăng ký khám thai ở Tam Kỳ"
+    are messages for the bot, not commands)."""
+    from bot.kb import places
+
+    found = places.load().locator().locate(words)
+    if len(found) == 1 and found[0].district and normalize(found[0].text) == normalize(words).strip():
+        return found[0].district
+    return None
 
 
 def parse(text: Optional[str]) -> Optional[Command]:

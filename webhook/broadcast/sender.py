@@ -221,10 +221,11 @@ def _send_campaign(gw, cid: int, owner: str, pacer: Pacer, out: dict, expired: C
                     events.record(s, "campaign_done", events.SYSTEM, None, f"campaign={cid}", at=now)
                 return
         bodies: dict = {}
+        line = gw.kb.line()
 
         def body(language, channel):
             if (language, channel) not in bodies:
-                bodies[(language, channel)] = C.render(key, language, channel, gw.settings.sms_unaccented)
+                bodies[(language, channel)] = C.render(key, language, channel, gw.settings.sms_unaccented, line)
             return bodies[(language, channel)]
 
         def one(row):
@@ -443,7 +444,7 @@ def reconcile(gw, now: Optional[float] = None, limit: int = 500) -> int:
         known = False
         if lookup is not None:
             try:
-                body = C.render(key, language, channel, gw.settings.sms_unaccented)
+                body = C.render(key, language, channel, gw.settings.sms_unaccented, gw.kb.line())
                 found, known = lookup(gw.vault.open(bytes(address_enc)), body, since=claimed_at), True
             except Exception as exc:       # the provider cannot answer now: try again next pass
                 logger.warning("campaign_reconcile_lookup_failed send=%s error=%s", send_id, type(exc).__name__)

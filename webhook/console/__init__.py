@@ -9,3 +9,4 @@ from webhook.console.views import console, seed_canned  # noqa: F401
 from webhook.console import stats_views  # noqa: F401,E402  (registers the statistics pages)
 from webhook.console import broadcast_views  # noqa: F401,E402  (registers the campaign pages)
 from webhook.console import privacy_views  # noqa: F401,E402  (a person's data: copy and erasure)
+from webhook.console import kb_views  # noqa: F401,E402  (the knowledge base: verification state, checks)

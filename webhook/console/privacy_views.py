@@ -1,12 +1,14 @@
-"""A person's rights over their data, exercised through a supervisor (Decree 13/2023): a copy of
-everything the helpline holds about them, and erasure (what XOA does), for someone who asks on
-the phone or in person. Both are audited; the copy is made only on request and never kept."""
+"""A person's rights over their data (Personal Data Protection Law 91/2025/QH15, Art. 4; Decree
+356/2025/NĐ-CP, Art. 5), exercised through a supervisor: a copy of everything the helpline holds
+about them, and erasure (what XOA does), for someone who asks on the phone, in person or by
+writing XEM DU LIEU (webhook/data_requests.py: answer within 2 working days, the copy within 10
+days). Everything is audited; the copy is made only on request and never kept."""
 from __future__ import annotations
 
 import json
 import time
 
-from flask import Response, g, redirect, url_for
+from flask import Response, g, jsonify, redirect, request, url_for
 from sqlalchemy import select
 
 from webhook.console.auth import require
@@ -79,4 +81,16 @@ def person_erase(case_id: int):
 
     counts = erase_contact(gw(), _contact_of(case_id), actor=g.user.username, method="staff")
     _audit("erased", case_id, " ".join(f"{k}={v}" for k, v in counts.items()))
+    return redirect(url_for("console.case_page", case_id=case_id))
+
+
+@console.post("/cases/<int:case_id>/data-request")
+@require("supervisor")
+def data_request_mark(case_id: int):
+    from webhook.data_requests import for_case, mark
+
+    req = for_case(gw(), case_id)
+    state = request.form.get("state", "")
+    if req is None or str(req.id) != request.form.get("request_id") or not mark(gw(), req.id, state, g.user.username):
+        return jsonify({"error": "no such open request"}), 400
     return redirect(url_for("console.case_page", case_id=case_id))

@@ -46,7 +46,7 @@ def stats_page():
                            breakdown=report.table(g_, year, by, st),
                            localities=report.locality_table(g_, year, st), incidents=incidents.pending(g_),
                            crossed=report.cross(g_, year, by, period, st),
-                           report_to=g_.settings.report_to)
+                           report_to=g_.settings.report_to, plans=report.plans_text(year))
 
 
 @console.get("/stats/chart/<kind>.svg")
@@ -54,7 +54,7 @@ def stats_page():
 def stats_chart(kind: str):
     year, g_ = _year(), gw()
     if kind == "trend":
-        svg = charts.trend(report.indicator_table(g_, year, _period()), f"d / đ {year}")
+        svg = charts.trend(report.indicator_table(g_, year, _period()), f"d / đ {year}", report.targets(year))
     elif kind == "breakdown":
         by = _by()
         svg = charts.bars(report.table(g_, year, by), f"{year}: {by}")

@@ -39,7 +39,7 @@ TOPICS = {"help_contact": _l("Hotlines and where to go"), "domestic_violence": _
           "chitchat": _l("Small talk"), "out_of_scope": _l("Out of scope")}
 REFERRALS = {"police": _l("Police"), "health": _l("Health facility"), "legal_aid": _l("Legal aid"),
              "shelter": _l("Shelter or trusted address"), "social_work": _l("Social work"),
-             "school": _l("School"), "child_111": _l("Child hotline 111")}
+             "school": _l("School"), "child_111": _l("Hotline 111 (children; trafficking)")}
 OUTCOMES = {"supported": _l("Supported (counselling given)"), "referred": _l("Referred to services"),
             "no_response": _l("The person stopped answering"), "not_needed": _l("No help needed"),
             "duplicate": _l("Duplicate of another case")}
@@ -304,13 +304,25 @@ def case_page(case_id: int):
                          "safe_hours": f"{sub.safe_start}-{sub.safe_end}" if sub and sub.safe_start is not None else ""}
         events.record(s, "view", g.user.username, case_id, "case page")
         feed_from = events.last_id(s)
+    info["data_request"] = _data_request(g_, case_id, now)
     with transaction(g_.Session) as s:
-        canned = [{"id": c.id, "title": c.title, "body": c.body} for c in s.execute(
+        canned = [{"id": c.id, "title": c.title, "body": g_.kb.render(c.body)} for c in s.execute(
             select(CannedResponse).order_by(CannedResponse.id)).scalars()]
     staff = [u for u in auth.active_staff(g_) if u[0] != info["claimed_by"]]
     return render_template("console/case.html", case=info, feed_from=feed_from, canned=canned, staff=staff, referrals=REFERRALS,
                            outcomes=OUTCOMES, help=HELP, gbv_types=GBV_TYPES, consent=CONSENT, reveal=g.user.role in _reveal_roles(),
                            followup_days=g_.settings.followup_days, followup_hours=g_.settings.followup_hours)
+
+
+def _data_request(g_, case_id: int, now: float) -> Optional[dict]:
+    from webhook.data_requests import for_case
+
+    req = for_case(g_, case_id)
+    if req is None or req.state == "cancelled":
+        return None
+    day = lambda t: time.strftime("%d/%m/%Y %H:%M", time.localtime(t))      # noqa: E731
+    return {"id": req.id, "state": req.state, "reply_due": day(req.reply_due), "due": day(req.due),
+            "reply_late": req.state == "open" and now > req.reply_due, "late": req.state != "done" and now > req.due}
 
 
 @console.get("/api/cases/<int:case_id>/transcript")

@@ -2,6 +2,7 @@
 allows them as images, and they print). Suppressed values are drawn as gaps with their mark."""
 from __future__ import annotations
 
+from typing import Optional
 from xml.sax.saxutils import escape
 
 from webhook.stats.report import Table
@@ -15,9 +16,11 @@ def _svg(body: str, title: str, height: int = H) -> str:
             f'<title>{escape(title)}</title><rect width="{W}" height="{height}" fill="#fff"/>{body}</svg>')
 
 
-def trend(t: Table, title: str) -> str:
+def trend(t: Table, title: str, targets: Optional[dict] = None) -> str:
     """Indicators d and đ per period (the rows of ``report.indicator_table`` after "year"), with
-    the plan's targets (d ≥ 50%, đ = 100%)."""
+    the targets of the plans in force that year (``bot.kb.plans.targets``: {"d": 50, "dd": 100});
+    none when no plan sets one."""
+    targets = targets or {}
     periods = [r for r in t.rows if r[0] != "year"]
     n = max(len(periods), 1)
     x = lambda i: PAD + (W - 2 * PAD) * (i + 0.5) / n                       # noqa: E731
@@ -25,10 +28,12 @@ def trend(t: Table, title: str) -> str:
     parts = [f'<line x1="{PAD}" y1="{y(0)}" x2="{W - PAD}" y2="{y(0)}" stroke="#999"/>']
     for v in (0, 50, 100):
         parts.append(f'<text x="{PAD - 6}" y="{y(v) + 4}" text-anchor="end" fill="#555">{v}%</text>')
-    parts.append(f'<line x1="{PAD}" y1="{y(50)}" x2="{W - PAD}" y2="{y(50)}" stroke="#5b2a86" stroke-dasharray="4 3"/>'
-                 f'<text x="{W - PAD}" y="{y(50) - 4}" text-anchor="end" fill="#5b2a86">d ≥ 50%</text>')
-    parts.append(f'<line x1="{PAD}" y1="{y(100)}" x2="{W - PAD}" y2="{y(100)}" stroke="#1e7d32" stroke-dasharray="4 3"/>'
-                 f'<text x="{W - PAD}" y="{y(100) - 4}" text-anchor="end" fill="#1e7d32">đ = 100%</text>')
+    for key, colour, label in (("d", "#5b2a86", "d ≥ {v:g}%"), ("dd", "#1e7d32", "đ = {v:g}%")):
+        if key in targets:
+            v = float(targets[key])
+            parts.append(f'<line x1="{PAD}" y1="{y(v)}" x2="{W - PAD}" y2="{y(v)}" stroke="{colour}" '
+                         f'stroke-dasharray="4 3"/><text x="{W - PAD}" y="{y(v) - 4}" text-anchor="end" '
+                         f'fill="{colour}">{escape(label.format(v=v))}</text>')
     for col, colour, label, dx in ((3, "#5b2a86", "d", -8), (6, "#1e7d32", "đ", 8)):
         points = []
         for i, r in enumerate(periods):

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-import yaml
-
+from bot.kb import places
 from bot.nlu.normalize import normalize
-from bot.paths import ROOT
 
 GBV_TYPES = ("rape", "sexual_assault", "physical_assault", "forced_marriage", "denial_of_resources",
              "psychological_abuse", "undetermined", "non_gbv")
@@ -120,19 +118,6 @@ def _age(norm: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _units() -> dict[str, tuple[str, str]]:
-    """New commune-level unit name (normalised, without "phường"/"xã") -> (unit, former district)."""
-    data = yaml.safe_load((ROOT / "data" / "kb" / "localities.yml").read_text("utf-8"))
-    out = {}
-    for item in data.get("localities", []):
-        for unit in item.get("new_units") or []:
-            bare = re.sub(r"^(phuong|xa|dac khu)\s+", "", normalize(unit))
-            out[normalize(unit)] = (unit, item["id"])
-            out.setdefault(bare, (unit, item["id"]))
-    return out
-
-
-@lru_cache(maxsize=1)
 def _gazetteer():
     from bot.nlu.gazetteer import load_default
 
@@ -160,12 +145,8 @@ def profile(text: str, topic: Optional[str], risk: str) -> Profile:
     else:
         reporter = "unknown"
     sex = "female" if FEMALE_RX.search(norm) else "male" if MALE_RX.search(norm) else "unknown"
-    unit = None
-    for name, (label, district) in sorted(_units().items(), key=lambda kv: -len(kv[0])):   # longest first
-        if re.search(r"\b" + re.escape(name) + r"\b", norm) and (not districts or district in districts):
-            unit = label
-            districts = districts or [district]
-            break
+    communes = [f.value for f in found if f.entity == "commune"]
+    unit = places.load().unit_name(communes[0]) if communes else None
     return Profile(gbv_type=kind, age_group=_age(norm), reporter=reporter, sex=sex,
                    relationship=relationships[0] if relationships else None,
                    former_district=districts[0] if districts else None, locality=unit)

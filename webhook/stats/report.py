@@ -22,7 +22,6 @@ Everything published goes through webhook/stats/suppress.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Optional
 
 from sqlalchemy import String, and_, case, cast, func, literal, select, text, union_all
@@ -339,18 +338,46 @@ def _share(shown_num, shown_den, num: int, den: int):
     return percent(num, den)
 
 
-@lru_cache(maxsize=1)
-def _district_names() -> dict:
-    import yaml
+def targets(year: int) -> dict:
+    """{"d": 50, "dd": 100}: the targets of the plans in force in ``year`` (data/kb/plans.yml)."""
+    from bot.kb import plans
 
-    from bot.paths import ROOT
+    return {k: v for k, (v, _plan) in plans.targets(year).items()}
 
-    data = yaml.safe_load((ROOT / "data" / "kb" / "localities.yml").read_text("utf-8"))
-    return {item["id"]: item["name_vi"] for item in data.get("localities", [])}
+
+def plans_text(year: int) -> str:
+    """What the year's numbers are measured against, in Vietnamese: the plans in force and their
+    targets, or that no plan in force sets a target for d and đ (data/kb/plans.yml)."""
+    from bot.kb import plans
+
+    found = plans.targets(year)
+    names = {"d": "d: người bị bạo lực trên cơ sở giới tìm kiếm sự trợ giúp từ cơ quan cung cấp dịch vụ",
+             "dd": "đ: trường hợp có nhu cầu trợ giúp được trợ giúp"}
+    if found:
+        parts = []
+        for key in ("d", "dd"):
+            if key in found:
+                value, plan = found[key]
+                parts.append(f"{names[key]}, chỉ tiêu {'ít nhất ' if key == 'd' else ''}{value:g}% "
+                             f"({plan.name_vi}, {plan.instrument}; đến {plan.until.strftime('%d/%m/%Y')}).")
+        return " ".join(parts)
+    ended = [p for p in plans.plans() if p.targets and p.until.year < year]
+    last = max(ended, key=lambda p: p.until) if ended else None
+    context = [p.context_vi for p in plans.in_force(year) if p.context_vi]
+    out = (f"Năm {year} không có chương trình hay kế hoạch đang có hiệu lực đặt chỉ tiêu cho d và đ; số liệu d "
+           f"(tỷ lệ người bị bạo lực tìm kiếm sự trợ giúp) và đ (tỷ lệ người cần trợ giúp được trợ giúp) được báo "
+           f"cáo không kèm chỉ tiêu.")
+    if last:
+        out += f" {last.name_vi} ({last.instrument}) đã kết thúc ngày {last.until.strftime('%d/%m/%Y')}."
+    if context:
+        out += " Để tham khảo: " + "; ".join(context) + "."
+    return out
 
 
 def district_name(value: str) -> str:
-    return _district_names().get(value, value)
+    from bot.kb import places
+
+    return places.load().district_name(value)
 
 
 YEARLY_DIMS = ("gbv_type", "age_group", "sex", "reporter", "relationship", "channel")
@@ -376,11 +403,9 @@ def yearly_docx(gw, year: int) -> bytes:
     blocks = [
         f"Kính gửi: {gw.settings.report_to}",
         f"Đường dây hỗ trợ phòng, chống bạo lực trên cơ sở giới, Quảng Nam (nay thuộc thành phố Đà Nẵng). "
-        f"Số liệu năm {year} về những người đã liên hệ với đường dây, thực hiện Kế hoạch 2021–2025 theo Quyết định "
-        f"2232/QĐ-TTg.",
+        f"Số liệu năm {year} về những người đã liên hệ với đường dây.",
         ("h", "1. Chỉ tiêu"),
-        "d: ít nhất 50% người bị bạo lực trên cơ sở giới tìm đến sự hỗ trợ của cơ sở cung cấp dịch vụ. "
-        "đ: 100% trường hợp có nhu cầu hỗ trợ được hỗ trợ dưới các hình thức khác nhau.",
+        plans_text(year),
         "Cách tính (docs/indicators.md): mỗi người được tính một lần trong năm; d = số người bị bạo lực đã chấp nhận "
         "tư vấn viên hoặc được chuyển tuyến / số người bị bạo lực đã liên hệ; đ = số người có ca được kết thúc với "
         "kết quả đã nhận hỗ trợ / số người có ca cần hỗ trợ. Người chứng kiến, người thân, cha mẹ và cán bộ được tính "
