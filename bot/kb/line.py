@@ -40,6 +40,8 @@ class LineState:
     checked_on: Optional[dt.date]
     usable: bool                          # verified recently enough and hours known
     reason: str                           # why not usable, for `helpline kb check` and the console
+    code: str = "ok"                      # the reason as a key: unset, no_number, expired, not_yet, wrong,
+                                          # unverified, stale, no_hours, bad_hours, ok
 
     def open_at(self, when: float) -> bool:
         return bool(self.usable and self.hours and H.open_at(when, self.hours))
@@ -54,28 +56,29 @@ def state(today: Optional[dt.date] = None, checks: Optional[dict] = None, direct
     sid = directory.get("counselling_line")
     item = directory["items"].get(sid) if sid else None
     if item is None:
-        return LineState(None, None, None, None, False, "no counselling line is set (services.yml: counselling_line)")
+        return LineState(None, None, None, None, False, "no counselling line is set (services.yml: counselling_line)",
+                         "unset")
     limit = max_age_days if max_age_days is not None else directory.get("line_max_age_days", 90)
     st = F.status(item, today, checks, max_age_days=limit)
     number = item.data.get("phone")
     hours = st.hours or item.data.get("hours")
+    code, reason = "ok", ""
     if not number:
-        reason = "the line has no number"
+        code, reason = "no_number", "the line has no number"
     elif st.state in ("expired", "not_yet", "wrong"):
-        reason = f"the line is {st.state.replace('_', ' ')}"
+        code, reason = st.state, f"the line is {st.state.replace('_', ' ')}"
     elif st.state == "unverified":
-        reason = "the line is not verified (no check recorded)"
+        code, reason = "unverified", "the line is not verified (no check recorded)"
     elif st.state == "stale":
-        reason = f"the last check ({st.checked_on}) is older than {limit} days"
+        code, reason = "stale", f"the last check ({st.checked_on}) is older than {limit} days"
     elif not hours:
-        reason = "the line's hours are not known"
+        code, reason = "no_hours", "the line's hours are not known"
     else:
         try:
             H.parse(hours)
-            reason = ""
         except H.HoursError:
-            reason = "the line's hours cannot be read"
-    return LineState(sid, number, hours, st.checked_on, not reason, reason or "offered when open")
+            code, reason = "bad_hours", "the line's hours cannot be read"
+    return LineState(sid, number, hours, st.checked_on, not reason, reason or "offered when open", code)
 
 
 def render(text: str, line: Optional[LineState], when: Optional[float] = None, language: str = "vi",

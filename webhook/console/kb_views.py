@@ -22,6 +22,12 @@ from webhook.kbstate import record_check
 
 RESULTS = {"confirmed": _l("Confirmed (it answers / it is right)"), "wrong": _l("Wrong (changed, closed, other body)"),
            "no_answer": _l("No answer")}
+LINE_REASONS = {"unset": _l("no counselling line is set in data/kb/services.yml"),
+                "no_number": _l("the line has no number"), "expired": _l("the line is past its valid_until"),
+                "not_yet": _l("the line is not in service yet"), "wrong": _l("the last check found it wrong or unanswered"),
+                "unverified": _l("nobody has recorded a check yet"),
+                "stale": _l("the last check is older than the limit (90 days)"),
+                "no_hours": _l("its hours are not known"), "bad_hours": _l("its hours cannot be read")}
 STATES = {"wrong": _l("found wrong"), "unverified": _l("unverified"), "stale": _l("due for review"),
           "expired": _l("kept for history"), "not_yet": _l("not yet in force"), "missing": _l("missing")}
 
@@ -43,7 +49,7 @@ def kb_page():
     order = {"error": 0, "warn": 1, "info": 2}
     rows.sort(key=lambda r: (order[r["severity"]], r["kind"] != "service", r["kind"], r["id"]))
     return render_template("console/kb.html", report=report, rows=rows, line=report.line, results=RESULTS,
-                           states=STATES, today=today.isoformat(),
+                           states=STATES, today=today.isoformat(), line_reason=LINE_REASONS.get(report.line.code, report.line.reason),
                            line_hours=H.describe(report.line.hours) if report.line.hours else "")
 
 
