@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 DECREE_282_FROM = dt.date(2025, 12, 15)
 
 
+_RISKS = ("none", "medium", "high", "imminent")
+
+
 def _latest(tracker: Tracker) -> Dict[str, Any]:
     return tracker.latest_message or {}
 
@@ -36,7 +39,8 @@ def escalation_payload(tracker: Tracker, reason: str) -> dict:
         "conversation_id": tracker.sender_id,
         "channel": _channel(tracker),
         "topic": msg.get("topic") or "request_counselor",
-        "risk": msg.get("risk") or "none",
+        # the conversation's risk when it is higher (a "yes" to the offer after a disclosure)
+        "risk": max((msg.get("risk") or "none", msg.get("conversation_risk") or "none"), key=_RISKS.index),
         "reason": reason,
         "summary": {
             "reasons": list(msg.get("risk_reasons") or [])[:8],
@@ -61,7 +65,7 @@ class ActionEscalate(Action):
         reason = "risk" if msg.get("risk") in ("high", "imminent") else "request"
         delivered = gateway_client.escalate(escalation_payload(tracker, reason))
         dispatcher.utter_message(response="utter_escalated" if delivered else "utter_escalation_failed")
-        return [SlotSet("escalated", True)]
+        return [SlotSet("escalated", True), SlotSet("offer", "accepted")]
 
 
 class ActionFindServices(Action):

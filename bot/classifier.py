@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from typing import Optional
+
+from bot.context import Context, asks_after
 from bot.nlu.normalize import clean
 from bot.understanding import understand
 
@@ -23,18 +26,25 @@ class Classifier:
 
         return cls(Agent.load(str(model)))
 
-    def parse(self, text: str) -> dict:
-        return self._loop.run_until_complete(self._agent.parse_message(text))
+    def parse(self, text: str, context: Optional[Context] = None) -> dict:
+        if context is None:
+            return self._loop.run_until_complete(self._agent.parse_message(text))
+        from rasa.core.channels.channel import UserMessage
 
-    def classify(self, text: str) -> dict:
+        message = UserMessage(text, metadata={"context": context.as_dict()})
+        return self._loop.run_until_complete(self._agent.processor.parse_message(message))
+
+    def classify(self, text: str, context: Optional[Context] = None) -> dict:
         if not clean(text):
-            return {"text": text, **EMPTY, "model_intent": None, "entities": [], "reasons": []}
+            return {"text": text, **EMPTY, "model_intent": None, "entities": [], "reasons": [],
+                    "conversation_risk": context.risk if context else "none"}
         try:
-            data = self.parse(text)
+            data = self.parse(text, context)
         except Exception:  # the model failed on this input: the rules still decide the risk
-            u = understand(text, None)
+            u = understand(text, None, context=context)
             return {"text": text, "intent": u.intent, "confidence": 0.0, "topic": u.topic, "risk": u.risk,
-                    "action": u.action, "model_intent": None, "entities": [], "reasons": u.reasons + ["model_error"]}
+                    "action": u.action, "model_intent": None, "entities": [], "reasons": u.reasons + ["model_error"],
+                    "conversation_risk": u.conversation_risk, "question": u.question}
         intent = data.get("intent") or {}
         return {
             "text": text,
@@ -46,4 +56,17 @@ class Classifier:
             "model_intent": data.get("model_intent"),
             "entities": [{"entity": e.get("entity"), "value": e.get("value")} for e in data.get("entities") or []],
             "reasons": data.get("risk_reasons") or [],
+            "conversation_risk": data.get("conversation_risk") or data.get("risk"),
+            "question": data.get("question"),
         }
+
+    def classify_conversation(self, texts: list[str]) -> list[dict]:
+        """Each message of one conversation, in order, read in its conversation (``bot.context``)
+        as the gateway reads it; ``conversation_risk`` is the highest risk so far. What the bot
+        asked after each message comes from the responses' own declarations (no dialogue runs)."""
+        results, ctx = [], Context()
+        for text in texts:
+            r = self.classify(text, ctx)
+            ctx = ctx.after(r["conversation_risk"] or r["risk"], r["topic"], asks_after(r["intent"] or ""))
+            results.append({**r, "conversation_risk": ctx.risk})
+        return results

@@ -468,7 +468,9 @@ def cmd_kb(args) -> int:
 def cmd_eval(args) -> int:
     from bot.evaluate import run_eval
 
-    return run_eval(folds=args.folds, model=_resolve_model(args.model), skip_cv=args.skip_cv)
+    _quiet_frameworks()
+    return run_eval(folds=args.folds, model=_resolve_model(args.model), skip_cv=args.skip_cv,
+                    cases=[Path(c) for c in args.cases], only=args.only, misses=not args.no_misses)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -567,6 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--model")
     p.add_argument("--skip-cv", action="store_true")
+    p.add_argument("--cases", action="append", default=[], metavar="PATH",
+                   help="a labelled set (messages or conversations, JSONL) or a folder of them; repeatable")
+    p.add_argument("--only", action="store_true", help="score only the --cases sets")
+    p.add_argument("--no-misses", action="store_true", help="the figures only, not the messages read wrongly")
     p.set_defaults(func=cmd_eval)
 
     args = ap.parse_args(argv)

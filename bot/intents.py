@@ -42,6 +42,8 @@ INTENTS: dict[str, IntentInfo] = {
     "affirm": IntentInfo("chitchat", kind="chitchat"),
     "deny": IntentInfo("chitchat", kind="chitchat"),
     "bot_challenge": IntentInfo("chitchat", kind="chitchat"),
+    # "e la hs lop 8": who is writing, before what happened (the bot asks what is happening)
+    "inform_self": IntentInfo("chitchat", kind="chitchat"),
     "out_of_scope": IntentInfo("out_of_scope", kind="other"),
     "nlu_fallback": IntentInfo("out_of_scope", kind="other"),
     # where to get help
@@ -105,12 +107,43 @@ DISCLOSURE_FOR_TOPIC = {
     "forced_marriage_trafficking": "disclose_trafficking",
 }
 
+# The information intent for each topic: a question *about* a subject (an essay, the news) that the
+# model read as a crisis is answered with information on it.
+INFO_FOR_TOPIC = {
+    "emergency": "ask_dv_info",
+    "domestic_violence": "ask_dv_info",
+    "self_harm": "ask_suicide_prevention",
+    "sexual_violence": "ask_sexual_violence",
+    "sexual_harassment": "ask_harassment",
+    "child_abuse": "ask_child_protection",
+    "school_violence": "ask_school_violence",
+    "online_violence": "ask_online_violence",
+    "forced_marriage_trafficking": "ask_trafficking",
+}
+
 TOPICS = (
     "help_contact", "domestic_violence", "sexual_violence", "sexual_harassment", "child_abuse",
     "school_violence", "online_violence", "forced_marriage_trafficking", "legal_aid", "shelter",
     "health_support", "emergency", "self_harm", "request_counselor", "service_command",
     "chitchat", "out_of_scope",
 )
+
+
+# The order in which topics claim a message that touches several (a long letter about money, in-laws,
+# a beating and one line of despair): danger now first, information questions last. Documented in
+# docs/nlu.md ("Long messages").
+SALIENCE = (
+    "emergency", "self_harm", "child_abuse", "sexual_violence", "forced_marriage_trafficking",
+    "domestic_violence", "online_violence", "sexual_harassment", "school_violence", "shelter",
+    "health_support", "legal_aid", "help_contact", "request_counselor", "service_command",
+    "chitchat", "out_of_scope",
+)
+
+
+def salient(*topics) -> str | None:
+    """The most salient of the topics given (None ignored)."""
+    found = [t for t in topics if t in SALIENCE]
+    return min(found, key=SALIENCE.index) if found else None
 
 
 def info(intent: str) -> IntentInfo:

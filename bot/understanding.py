@@ -18,13 +18,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from bot import intents as I
+from bot import context as C
 from bot.nlu import risk as R
+from bot.nlu.segments import sentences
 from bot.nlu.commands import command_for
 from bot.nlu.normalize import normalize
 
 # Below this confidence an urgent base risk from the model is not trusted on its own; the
 # message is still treated as a disclosure (medium) so the person is offered a counsellor.
 URGENT_BASE_MIN_CONFIDENCE = 0.25
+# ``imminent`` from the model alone (no rule saw danger now) needs this confidence; below it the
+# message is escalated as ``high``. Chosen by cross-validation (docs/nlu.md, "Calibrated danger").
+IMMINENT_MIN_CONFIDENCE = 0.80
+# A sentence of a long message counts with the sentence model's reading at this probability.
+PART_MIN_CONFIDENCE = 0.50
+# ... and as an urgent sentence (a disclosure of child abuse, danger now) at this one.
+PART_URGENT_MIN_CONFIDENCE = 0.70
 # Topics where rules may replace the model's topic: the model had no specific subject.
 _GENERIC_TOPICS = {"chitchat", "out_of_scope", "help_contact", "request_counselor", "service_command"}
 
@@ -38,13 +47,32 @@ class Understanding:
     model_intent: Optional[str]
     confidence: float
     reasons: list[str] = field(default_factory=list)
+    question: Optional[str] = None        # an information question asked inside a disclosure
+    conversation_risk: Optional[str] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def understand(text: str, intent: Optional[str], confidence: float = 0.0,
-               normalized: Optional[str] = None) -> Understanding:
+               normalized: Optional[str] = None, parts: Optional[list] = None,
+               context=None) -> Understanding:
+    """``parts``: the sentence model's reading of each sentence (``SentenceReader``), when the
+    message has several; ``context``: the conversation so far (``bot.context.Context`` or its
+    dict), when there is one."""
+    sents = sentences(text) if len(text) > 40 else [text]
+    u = _single(text, intent, confidence, normalized, sents)
+    if len(sents) > 1:
+        u = _long(u, sents, parts or [])
+    ctx = C.Context.of(context)
+    u = _in_context(u, text, ctx)
+    u.conversation_risk = I.max_risk(ctx.risk, u.risk)
+    u.action = I.action_for(u.risk, u.intent)
+    return u
+
+
+def _single(text: str, intent: Optional[str], confidence: float, normalized: Optional[str],
+            sents: list[str]) -> Understanding:
     norm = normalized if normalized is not None else normalize(text)
     model_intent = intent
     command = command_for(text)
@@ -59,8 +87,16 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
     if base != "none":
         reasons.append(f"intent:{intent}")
 
-    rules = R.assess(text, normalized=norm)
+    rules = R.assess_long(text, sents) if len(sents) > 1 else R.assess(text, normalized=norm)
     reasons.extend(rules.reasons)
+    if base == "imminent" and rules.risk != "imminent" and confidence < IMMINENT_MIN_CONFIDENCE:
+        base = "high"            # the model alone, not sure enough for "now": still escalated
+        reasons.append("model_imminent_below_threshold")
+    if base in I.URGENT and rules.about_subject:
+        base = "none"            # an essay, homework, news or research question about the subject
+        reasons.append("about_the_subject")
+        intent = I.INFO_FOR_TOPIC.get(meta.topic, "ask_dv_info")
+        meta = I.info(intent)
     risk = I.max_risk(base, rules.risk)
 
     topic = meta.topic
@@ -71,27 +107,97 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
             topic = "self_harm"
         if rules.topic == "child_abuse" and topic in {"domestic_violence", "emergency", "sexual_violence"}:
             topic = "child_abuse"
+    question = None
+    if len(sents) > 1 and rules.risk != "none" and meta.kind == "info":
+        # a letter that tells of harm and asks something: the harm is the topic, the question is
+        # answered too (the dialogue reads ``question``)
+        question, topic = intent, I.salient(topic, rules.topic) or topic
     if intent is None and rules.risk == "none":
         topic = "out_of_scope"
+    return Understanding(topic=topic, risk=risk, action="answer", intent=_route(intent, meta, topic, risk),
+                         model_intent=model_intent, confidence=round(float(confidence), 4), reasons=reasons,
+                         question=question)
 
+
+def _route(intent: Optional[str], meta: I.IntentInfo, topic: str, risk: str) -> str:
+    """The intent the dialogue acts on: urgent messages to the urgent flows, a question that shows
+    ongoing violence to its topic's disclosure."""
     dialogue_intent = intent or "nlu_fallback"
     if risk in I.URGENT:
         if topic == "self_harm":
-            dialogue_intent = "self_harm"
-        elif meta.kind != "command":
-            dialogue_intent = "emergency_danger"
+            return "self_harm"
+        if meta.kind != "command":
+            return "emergency_danger"
     elif risk == "medium" and meta.kind in ("info", "chitchat", "other"):
-        # a question (or small talk) that shows ongoing violence: answer it as a disclosure;
         # topics without a disclosure flow (shelter, health, legal aid) keep their answer
         fallback = dialogue_intent if meta.kind == "info" else "disclose_dv"
-        dialogue_intent = I.DISCLOSURE_FOR_TOPIC.get(topic, fallback)
+        return I.DISCLOSURE_FOR_TOPIC.get(topic, fallback)
+    return dialogue_intent
 
-    return Understanding(
-        topic=topic,
-        risk=risk,
-        action=I.action_for(risk, dialogue_intent),
-        intent=dialogue_intent,
-        model_intent=model_intent,
-        confidence=round(float(confidence), 4),
-        reasons=reasons,
-    )
+
+def _long(u: Understanding, sents: list[str], parts: list) -> Understanding:
+    """What the sentence model read in each sentence (``parts``): a sentence that discloses harm
+    makes the message at least ``medium`` (a letter that tells of violence is never answered as a
+    question) and gives the topic when nothing else did; the last question asked is kept."""
+    if len(parts) != len(sents):
+        return u
+    about_subject = "about_the_subject" in u.reasons or R.assess(" ".join(sents)).about_subject
+    question, harm = None, []
+    for k, part in enumerate(parts, 1):
+        if not isinstance(part, dict) or float(part.get("confidence") or 0) < PART_MIN_CONFIDENCE:
+            continue
+        meta = I.info(part.get("intent") or "")
+        if meta.kind == "info":
+            question = part["intent"]          # the last question asked is the one to answer
+        elif meta.kind == "disclosure" and not about_subject:
+            harm.append(meta.topic)
+            u.reasons.append(f"s{k}:part:{part['intent']}")
+    if not harm:
+        if u.topic in _GENERIC_TOPICS and question:
+            u.topic = I.info(question).topic
+        if question and u.risk != "none" and not u.question:
+            u.question = question
+        return u
+    if question and not u.question:
+        u.question = question
+    if u.risk == "none":
+        u.risk = "medium"
+        u.topic = max(set(harm), key=lambda t: (harm.count(t), -I.SALIENCE.index(t)))
+        meta = I.info(u.intent)
+        if meta.kind in ("info", "chitchat", "other"):
+            u.intent = I.DISCLOSURE_FOR_TOPIC.get(u.topic, "disclose_dv")
+    elif u.topic in _GENERIC_TOPICS or u.topic in ("legal_aid", "shelter", "health_support"):
+        u.topic = max(set(harm), key=lambda t: (harm.count(t), -I.SALIENCE.index(t)))
+    return u
+
+
+def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
+    """The message read in its conversation (``bot.context``)."""
+    answer = C.short_answer(text)
+    if ctx.asked == "safe_now" and u.risk not in I.URGENT and (answer == "no" or C.not_safe(text)):
+        u.risk = "high"
+        u.topic = u.topic if u.topic in C.VIOLENCE_TOPICS else (ctx.topic if ctx.topic in C.VIOLENCE_TOPICS else "emergency")
+        u.intent = "emergency_danger"
+        u.reasons.append("context:not_safe")
+        return u
+    if ctx.asked in ("safe_now", "counsellor") and answer and u.risk == "none":
+        u.intent = "affirm" if answer == "yes" else "deny"
+        u.topic = ctx.topic if ctx.asked == "counsellor" and ctx.topic else "chitchat"
+        u.reasons.append(f"context:answer_{answer}")
+        return u
+    if not ctx.disclosing or u.risk in I.URGENT:
+        return u
+    if C.returns(text):
+        u.risk = "high"
+        if u.topic not in C.VIOLENCE_TOPICS:
+            u.topic = ctx.topic
+        u.intent = "self_harm" if u.topic == "self_harm" else "emergency_danger"
+        u.reasons.append("context:returns")
+    elif u.risk == "none" and u.topic in ("chitchat", "out_of_scope") and u.intent in ("nlu_fallback", "out_of_scope") \
+            and answer is None:
+        # words the model cannot place, inside a disclosure, continue it
+        u.risk = "medium"
+        u.topic = ctx.topic
+        u.intent = I.DISCLOSURE_FOR_TOPIC.get(ctx.topic, "disclose_dv")
+        u.reasons.append("context:continues")
+    return u

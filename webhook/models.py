@@ -51,6 +51,10 @@ class Conversation(Base):
     lease_owner = Column(String(64))
     lease_until = Column(Float)
     degraded_notice_at = Column(Float)
+    # what the conversation carries from one message to the next (bot/context.py): labels only
+    risk = Column(String(10), nullable=False, default="none", server_default="none")
+    topic = Column(String(32))
+    asked = Column(String(16))
     created_at = Column(Float, nullable=False, default=now)
     updated_at = Column(Float, nullable=False, default=now)
 

@@ -26,6 +26,8 @@ from typing import Optional
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from bot.context import Context
+from bot.nlu.language import is_english
 from bot.understanding import understand
 from webhook import events, replies, sql as Q, states as S
 from webhook.channels.base import EMPTY, EVENT, MEDIA, TEXT, Inbound
@@ -246,11 +248,14 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         return True
     text = gw.vault.open(msg.body_enc) or ""
     text = text[: gw.settings.max_text_chars]
+    ctx = load_context(gw, msg.conversation_id)
     assessment = None
     if msg.state == S.PENDING:
         # The shared rules, on every message, independent of Rasa: the queue must hear about
-        # danger even when the model or the action server cannot.
-        assessment = understand(text, None)
+        # danger even when the model or the action server cannot. The message is read in its
+        # conversation ("tối nay ổng về" after a disclosure of beatings is danger).
+        assessment = understand(text, None, context=ctx)
+        save_context(gw, msg.conversation_id, ctx.after(assessment.risk, assessment.topic, ctx.asked))
         if assessment.risk in URGENT:
             open_case(gw, msg.conversation_id, assessment.risk, assessment.topic,
                       reason=(assessment.reasons or ["rules"])[0][:64], source="rules")
@@ -298,7 +303,8 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         done = _degrade(gw, msg, text, assessment, adapter)
         _stats(gw, msg, text, assessment)
         return done
-    metadata = {"channel": channel, "language": gw.settings.locale, "message_id": msg.id}
+    metadata = {"channel": channel, "language": gw.settings.locale, "message_id": msg.id,
+                "context": ctx.as_dict()}
     try:
         bot = gw.rasa.send(sender, text, metadata, channel)
     except RasaUnavailable as exc:
@@ -308,9 +314,15 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         _stats(gw, msg, text, assessment)
         return done
     texts = []
+    reading, asked = {}, None
     for r in bot:
         if not isinstance(r, dict):
             continue
+        custom = r.get("custom") if isinstance(r.get("custom"), dict) else {}
+        if isinstance(custom.get("reading"), dict):
+            reading = custom["reading"]        # how Rasa read the message (bot/channel.py)
+        if custom.get("asks"):
+            asked = custom["asks"]             # the question this reply asks
         # quick replies become a line of choices under their question (every channel can show it)
         choices = " / ".join(b["title"] for b in (r.get("buttons") or []) if isinstance(b, dict) and b.get("title"))
         body = "\n".join(part for part in (r.get("text"), choices) if part)
@@ -332,7 +344,24 @@ def handle(gw, msg: Message, degraded: bool = False, conv: Optional[dict] = None
         out = [("safety", replies.text(replies.DEGRADED))]
     _finish(gw, msg, S.ANSWERED, out, adapter, seq0=0, assessment=assessment)
     _stats(gw, msg, text, assessment, sender=sender)
+    base = load_context(gw, msg.conversation_id)
+    save_context(gw, msg.conversation_id, base.after(
+        reading.get("conversation_risk") or reading.get("risk") or "none", reading.get("topic"), asked))
     return True
+
+
+def load_context(gw, conversation_id: int) -> Context:
+    """The conversation so far (bot/context.py): labels only."""
+    with gw.tx() as c:
+        row = c.execute(select(Conversation.risk, Conversation.topic, Conversation.asked)
+                        .where(Conversation.id == conversation_id)).first()
+    return Context.of({"risk": row[0], "topic": row[1], "asked": row[2]}) if row else Context()
+
+
+def save_context(gw, conversation_id: int, ctx: Context) -> None:
+    with gw.tx() as c:
+        c.execute(update(Conversation).where(Conversation.id == conversation_id)
+                  .values(risk=ctx.risk, topic=ctx.topic, asked=ctx.asked))
 
 
 def _data_request(gw, conversation_id: int, text: str) -> Optional[str]:
@@ -471,7 +500,8 @@ def _degrade(gw, msg: Message, text: str, assessment, adapter) -> bool:
                                                     Outbox.seq >= DEGRADED_SEQ).limit(1)).first()
         recent = notice_at and now - notice_at < DEGRADED_NOTICE_EVERY
         if not already and (urgent or not recent):
-            out.append(("safety", replies.text(replies.safe_reply(assessment.risk, assessment.topic))))
+            out.append(("safety", replies.text(replies.safe_reply(assessment.risk, assessment.topic),
+                                               "en" if is_english(text) else "vi")))
             c.execute(update(Conversation).where(Conversation.id == msg.conversation_id)
                       .values(degraded_notice_at=now))
         jobs = _enqueue(c, gw, msg, DEGRADED_SEQ, out, adapter)

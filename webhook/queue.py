@@ -145,6 +145,9 @@ def hand_back(gw, case_id: int, counsellor: str, outcome: Optional[str] = None, 
         conv = s.get(Conversation, case.conversation_id)
         if conv.mode == S.WITH_COUNSELLOR:
             conv.mode = S.check(S.MODES, conv.mode, S.BOT if resolve else S.QUEUED)
+        if resolve:
+            # the counsellor's decision is the only thing that lowers a conversation's risk
+            conv.risk, conv.asked = "none", None
         conv_id = conv.id
     if resolve and gw.settings.stats_enabled:
         from webhook.stats.episodes import mark_case

@@ -28,21 +28,27 @@ ALL = (DEGRADED, TEXT_ONLY, EMPTY, EMERGENCY, SELF_HARM, HANDED_BACK, OUT_OF_HOU
 
 
 @lru_cache(maxsize=1)
-def load() -> dict[str, str]:
-    found: dict[str, str] = {}
+def load() -> dict[str, dict[str, str]]:
+    """name → {"vi": text, "en": text}: the variation without a condition is Vietnamese, the one
+    with ``language: en`` English (the same variations Rasa chooses from)."""
+    found: dict[str, dict[str, str]] = {}
     for path in sorted(DOMAIN.glob("*.yml")):
         data = yaml.safe_load(path.read_text("utf-8")) or {}
         for name, variants in (data.get("responses") or {}).items():
-            if name in ALL and variants:
-                found[name] = variants[0]["text"]
-    missing = set(ALL) - set(found)
+            if name not in ALL or not variants:
+                continue
+            for v in variants:
+                lang = next((c.get("value") for c in v.get("condition") or [] if c.get("name") == "language"), "vi")
+                found.setdefault(name, {}).setdefault(lang, v["text"])
+    missing = {n for n in ALL if "vi" not in found.get(n, {})}
     if missing:
         raise RuntimeError(f"responses missing from the domain: {sorted(missing)}")
     return found
 
 
-def text(name: str) -> str:
-    return load()[name]
+def text(name: str, lang: str = "vi") -> str:
+    texts = load()[name]
+    return texts.get(lang) or texts["vi"]
 
 
 def safe_reply(risk: str, topic: str) -> str:

@@ -22,11 +22,21 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import intents as I
+from bot.context import VIOLENCE_TOPICS
+from bot.context import writer as writer_of
 from bot.nlu import normalize as N
 from bot.nlu.gazetteer import Gazetteer as GazetteerIndex
+from bot.nlu.language import language as language_of
+from bot.nlu.segments import sentences
 from bot.understanding import understand
 
 logger = logging.getLogger(__name__)
+
+# Below the fallback threshold a best guess that is an information question is still answered at
+# this confidence: information for a slightly different question helps more than "I did not
+# understand" (a guess that is a disclosure or a crisis is never taken from here: the rules decide).
+FALLBACK_INFO_MIN = 0.35
 
 # Messages are understood from their start: a 10,000-character paste is kept by the gateway,
 # but the model reads the first part (the risk rules read all of it).
@@ -156,6 +166,95 @@ class Gazetteer(GraphComponent, EntityExtractorMixin):
         return training_data
 
 
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class SentenceReader(GraphComponent):
+    """Reads a message of several sentences one sentence at a time and adds ``parts`` (each
+    sentence's intent and probability) to the parse result; ``bot.understanding`` combines them
+    with the whole-message intent and the rules (docs/nlu.md, "Long messages").
+
+    DIET cannot be asked again about a piece of the message inside Rasa's graph (the featurizers
+    run once, on the whole text), so this is a second, small model trained on the same examples:
+    TF-IDF of normalised words and character n-grams with a logistic regression. It trains in a
+    few seconds and reads a sentence in well under a millisecond. It never sets the intent: it
+    only adds what each part says."""
+
+    FILE = "sentence_reader.pkl"
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"C": 8.0, "max_iter": 3000}
+
+    def __init__(self, config, model_storage, resource, model=None):
+        self._config = config
+        self._storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config, model_storage, resource, execution_context) -> "SentenceReader":
+        return cls(config, model_storage, resource)
+
+    @staticmethod
+    def build(C: float = 8.0, max_iter: int = 3000):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+
+        features = make_union(
+            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2),
+        )
+        return make_pipeline(features, LogisticRegression(C=C, max_iter=max_iter))
+
+    def train(self, training_data: TrainingData) -> Resource:
+        import pickle
+
+        texts, labels = [], []
+        for ex in training_data.intent_examples:
+            intent = ex.get(INTENT)
+            if intent and ex.get(TEXT):
+                texts.append(N.normalize(ex.get(TEXT)))
+                labels.append(intent)
+        if len(set(labels)) >= 2:
+            self._model = self.build(self._config["C"], self._config["max_iter"]).fit(texts, labels)
+            with self._storage.write_to(self._resource) as path:
+                (Path(path) / self.FILE).write_bytes(pickle.dumps(self._model))
+        return self._resource
+
+    @classmethod
+    def load(cls, config, model_storage, resource, execution_context, **kwargs) -> "SentenceReader":
+        import pickle
+
+        try:
+            with model_storage.read_from(resource) as path:
+                model = pickle.loads((Path(path) / cls.FILE).read_bytes())   # our own model file
+        except (ValueError, FileNotFoundError):
+            model = None
+        return cls(config, model_storage, resource, model)
+
+    def read(self, parts: List[str]) -> List[Dict[Text, Any]]:
+        """Intent and probability of each sentence."""
+        if self._model is None or not parts:
+            return []
+        probs = self._model.predict_proba([N.normalize(p) for p in parts])
+        classes = self._model.classes_
+        out = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append({"intent": str(classes[best]), "confidence": round(float(row[best]), 4)})
+        return out
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            parts = sentences(message.get(TEXT) or "")
+            if len(parts) > 1:
+                message.set("parts", self.read(parts), add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class RiskAnnotator(GraphComponent):
     """Adds ``topic``, ``risk``, ``action`` and ``risk_reasons`` to every parse result and routes
@@ -186,14 +285,34 @@ class RiskAnnotator(GraphComponent):
                     topic_only = False
             else:
                 topic_only = False
-            u = understand(text, name, confidence)
-            if topic_only and u.risk == "none":
-                u.intent = "nlu_fallback"
+            u = understand(text, name, confidence, parts=message.get("parts"),
+                           context=(message.get("metadata") or {}).get("context"))
+            placed = any(r.startswith("context:") for r in u.reasons)
+            if topic_only and u.risk == "none" and u.intent == name and not placed and not (
+                    I.info(name).kind == "info" and confidence >= FALLBACK_INFO_MIN):
+                u.intent = "nlu_fallback"      # unsure, and the context did not place it either
             message.set("topic", u.topic, add_to_output=True)
             message.set("risk", u.risk, add_to_output=True)
             message.set("action", u.action, add_to_output=True)
             message.set("risk_reasons", u.reasons, add_to_output=True)
             message.set("model_intent", u.model_intent, add_to_output=True)
+            message.set("conversation_risk", u.conversation_risk, add_to_output=True)
+            message.set("question", u.question, add_to_output=True)
+            # what the dialogue's slots need (bot/domain/core.yml): the conversation's language, who
+            # is writing, and the subject of a disclosure (for the safety steps that fit it)
+            found = []
+            lang = language_of(text)
+            if lang:
+                found.append(("language", lang))
+            who = writer_of(text)
+            if who:
+                found.append(("writer", who))
+            if u.risk != "none" and u.topic in VIOLENCE_TOPICS:
+                found.append(("topic", u.topic))
+            if found:
+                message.set(ENTITIES, message.get(ENTITIES, []) + [
+                    {"entity": e, "value": v, "start": 0, "end": 0, "extractor": "RiskAnnotator"} for e, v in found],
+                    add_to_output=True)
             if u.intent != (intent.get(INTENT_NAME_KEY)):
                 message.set(INTENT, {INTENT_NAME_KEY: u.intent, PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True)
         return messages

@@ -94,6 +94,14 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def tidy(text: str) -> str:
+    """NFC without invisible characters, line breaks kept (for readers that split sentences)."""
+    if not isinstance(text, str):
+        text = str(text)
+    text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", text.translate(_INVISIBLE))
+
+
 def strip_diacritics(text: str) -> str:
     """Remove Vietnamese diacritics, keeping case and length ('Đ' → 'D')."""
     text = text.replace("đ", "d").replace("Đ", "D")

@@ -24,8 +24,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bot.intents import SALIENCE as _SALIENCE
 from bot.intents import max_risk, risk_rank
-from bot.nlu.normalize import clean, fold, normalize
+from bot.nlu.language import is_english
+from bot.nlu.normalize import clean, fold, normalize, tidy
 
 
 def _alt(*words: str) -> str:
@@ -72,7 +74,9 @@ ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|trau|chuot|khi|cun|ngua
 MEDIA = re.compile(
     r"\b(?:phim|game|tro choi|truyen|tieu thuyet|bai hat|nhan vat|tran dau|bong da|tran bong|doi tuyen"
     r"|lien quan|pubg|free fire|clip hai|video hai|ti so|hang thu|hang cong|thu mon|tien dao|hiep mot|hiep hai|thua \d|thang \d|dien vien|ca si|sach|lich su|chien tranh|tin tuc|thoi su"
-    r"|bo phim|tap phim|hoat hinh|anime|manga|kich ban|vo thuat|hoc vo|boxing|quyen anh|vo si)\b"
+    r"|bo phim|tap phim|hoat hinh|anime|manga|kich ban|vo thuat|hoc vo|boxing|quyen anh|vo si"
+    # hearsay and the news: what "people" suffer in general, not a particular person
+    r"|tren bao|bao dai|doc bao|tren tivi|tren ti vi|tren truyen hinh|tren mang (?:xa hoi )?(?:noi|dua tin|hay noi)|nghe noi|nghe nguoi ta noi)\b"
 )
 NEGATION = re.compile(r"\b(?:khong|chua|chang|khong he|chua he|khong co ai|dau co)\s+(?:\w+\s+){0,1}$")
 INFO_START = re.compile(r"^(?:\w+ ){0,2}(?:neu|gia su|truong hop|khi|theo luat|luat|phap luat|nguoi|mot nguoi|ai)\b")
@@ -91,9 +95,21 @@ INFO_STRONG = re.compile(
     r"|tinh nguyen vien|nguyen tac|ngay the gioi|phong chong|cam nhan|nhan vat|tac pham|van hoc|neu co nguoi|mot nguoi"
     r"|nguoi co y dinh|nguoi co nguy co|ai do co|bao chi|dua tin|giang day|giang ve|bai giang|tiet hoc|day (?:tui nho|hoc sinh|cac em|tre|be|cac con))\b")
 VICTIM_SAYS = re.compile(r"\b(?:toi|em|tui|minh|tao|con toi|con em|con tui|chau toi|chau em|vo toi|me toi|chi toi)"
-                         r"(?! (?:hiep|giet|xam|buon|cuong|lam dung|dam o|bao luc))(?: \w+){0,2} bi\b")
+                         r"(?! (?:hiep|giet|xam|buon|cuong|lam dung|dam o|bao luc))(?: \w+){0,2} "
+                         r"(?<!chuan )(?<!thiet )(?<!trang )(?<!du )(?<!phong )bi\b(?! (?:mat|quyet|kip|an|quan))")
 # the writer's own intention: overrides "this looks like a school project"
-SELF_INTENT = re.compile(r"\b(?:toi|em|tui(?! (?:no|nho|ban|may|tre))|minh|tao|con)(?: \w+){0,2} (?:muon|dinh|se|nghi|tinh|quyet dinh|chi muon|cung muon)\b")
+SELF_INTENT = re.compile(r"\b(?:toi|em|tui(?! (?:no|nho|ban|may|tre))|minh|tao|con)(?: \w+){0,2} (?:muon|dinh|se|nghi|tinh|quyet dinh|chi muon|cung muon)\b"
+                         r"(?! (?:hoi|biet|tim hieu|xin|nho|duoc tu van|chia se|gop y|lam ro|hoi them|hoi ro|tham khao|to chuc|chuan bi|viet|trinh bay|noi chuyen|moi))")
+# A writer who says who they are and what they are preparing (a commune officer's talk, a
+# teacher's lesson, a student's essay, a journalist's article): a letter about the subject, unless
+# a sentence tells of a particular person hurt.
+ROLE_FRAME = re.compile(
+    r"\b(?:toi|em|minh|tui|chung toi|chung em|nhom (?:toi|em|minh))(?: \w+){0,2} (?:la|lam|dang la|dang lam|duoc phan cong lam|phu trach)"
+    r" (?:\w+ ){0,3}(?:cong chuc|can bo|giao vien|co giao|thay giao|giang vien|sinh vien|hoc sinh|tinh nguyen vien|phong vien|nha bao"
+    r"|chi hoi truong|hoi truong|bi thu|truong thon|to truong|cong tac vien|nghien cuu|y ta|dieu duong|bac si|dieu phoi|ke toan|chu nhiem"
+    r"|thanh vien|hoi vien|truong ban|doan vien|can su|nhan vien xa hoi|luat su|hieu truong)\b")
+TASK = re.compile(r"\b(?:tieu luan|thuyet trinh|buoi noi chuyen|buoi sinh hoat|sinh hoat chuyen de|tuyen truyen|so tay|chuyen de|tap huan"
+                  r"|khao sat|de tai|hoi thao|bai viet|bai bao|bai giang|tiet hoc|bai thuyet trinh|chuong trinh|tai lieu|to roi|cau lac bo)\b")
 # someone tells what a particular person close to them said or did: real, not a school project
 FRIEND_REPORT = re.compile(r"\b(?:ban|chi|anh|em|con|me|bo|ba|ban than|nguoi yeu) (?:toi|em|tui|minh|than|cua em|cua toi)"
                            r"(?: \w+){0,3} (?:nhan|noi|tam su|bao|ke|viet|dang)\b")
@@ -165,7 +181,7 @@ CUES: tuple[Cue, ...] = (
     _cue("cry_for_help", "imminent", "emergency",
          r"(?:^(?:oi |troi oi )?cuu(?: cuu)*(?: voi| em| toi| con| tui)?(?: voi)?$"
          r"|\bcuu (?:voi|em|toi|tui|minh|con|chau|me|chi|bo|nguoi|tao|mang|giup|lay)\b"
-         r"|\bsos\b|\bhelp me\b|^help$|\bai (?:toi|den|qua|cuu) (?:giup|cuu)? ?(?:voi|em|toi|tui|di)\b|\bgiup (?:em|toi|tui|minh|con) voi\b.*\b(?:dang|bay gio|nhanh)\b)",
+         r"|\bsos\b|^help$|\bai (?:toi|den|qua|cuu) (?:giup|cuu)? ?(?:voi|em|toi|tui|di)\b|\bgiup (?:em|toi|tui|minh|con) voi\b.*\b(?:dang|bay gio|nhanh)\b)",
          anchored=False, negatable=False),
     _cue("attack_now", "imminent", "emergency",
          rf"\b(?:dang|van dang|lai dang|van con dang)(?: bi| bi no| bi chong)? (?:{VIOLENCE}|{KILL}|{HIEP}|xam hai|duoi|ruot|duoi theo"
@@ -231,6 +247,21 @@ CUES: tuple[Cue, ...] = (
     _cue("shelter_tonight", "high", "shelter",
          r"\b(?:(?:can|xin|tim|khong co) (?:cho|noi) (?:o|ngu|tru|tam lanh|tron)(?: \w+){0,6} (?:toi nay|dem nay|bay gio|ngay)"
          r"|khong co cho (?:o|ngu|ve) (?:toi nay|dem nay)|khong dam ve nha (?:toi nay|dem nay)|khong dam ve nha)\b"),
+    # thrown out of the house at night, in the rain, with a baby, with nowhere to sleep
+    _cue("thrown_out_night", "high", "shelter",
+         r"\b(?:(?:duoi|tong|dong cua|khoa cong|khoa cua)(?: \w+){0,5} (?:ra khoi nha|ra ngoai|ra duong|ra dau ngo|khoi nha)"
+         r"(?: \w+){0,12} (?:dem|ban dem|nua dem|khuya|toi nay|dem nay|troi mua|mua to|gio dem|gio toi|khong co cho|khong biet di dau|ngu ngoai)"
+         r"|(?:dem|nua dem|khuya|toi nay|dem nay|gio dem)(?: \w+){0,10} (?:duoi|tong)(?: \w+){0,4} (?:ra khoi nha|ra ngoai|ra duong|khoi nha)"
+         r"|(?:khong co cho|khong biet) (?:ngu|o|di dau|ve dau)(?: \w+){0,3} (?:dem nay|toi nay|bay gio|dem)|phai ngu (?:ngoai duong|ngoai hien|o tram|ngoai cong))\b"),
+    # sextortion and ransom: intimate images or a person held, money demanded
+    _cue("sextortion", "high", "online_violence",
+         r"\b(?:(?:doa|de doa|neu khong|khong thi|khong la|bat|doi|ep)(?: \w+){0,8} (?:tung|dang|gui|phat tan|up|post|cho ca|chia se)(?: \w+){0,4} (?:clip|anh|hinh|video|phim)"
+         r"|(?:clip|anh|hinh|video|man hinh)(?: \w+){0,6} (?:nong|nhay cam|khoa than|rieng tu|tam|call video|goi video)(?: \w+){0,10} (?:doi|chuyen|dua|tra) (?:\w+ )?(?:tien|trieu|\d+)"
+         r"|(?:chup|quay) (?:man hinh|lai)(?: \w+){0,6} (?:goi video|call video|video call)(?: \w+){0,8} (?:doi|doa|bat))\b", anchored=False),
+    _cue("ransom", "high", "forced_marriage_trafficking",
+         r"\b(?:tien chuoc|chuoc (?:nguoi|ve)|(?:doi|gui|dua|chuyen)(?: \w+){0,3} (?:\d+ ?(?:tr|trieu|ty|cu|k)?|trieu|tien)(?: \w+){0,4} (?:moi|thi moi) (?:tha|cho ve|tra nguoi|cho di)"
+         r"|(?:khong|ko) (?:cho|tha) (?:ve|di)(?: \w+){0,6} (?:den khi|cho den khi|neu khong|khi nao) (?:\w+ ){0,3}(?:tra|gui|dua|chuoc) (?:du )?(?:tien|no)"
+         r"|bat (?:\w+ ){0,2}(?:tiep khach|ban dam|lam gai)|ep (?:\w+ ){0,2}(?:tiep khach|ban dam)(?: \w+){0,4}(?: tra no)?)\b", anchored=False),
     # --- ongoing violence (medium): anchored, negatable ---
     _cue("violence", "medium", "domestic_violence",
          rf"\b(?:{VIOLENCE}|chui|chui boi|xuc pham|si nhuc|doa|de doa|bat nat|kiem soat|co lap|khong cho (?:di|gap|ve|lam)|duoi ra khoi nha"
@@ -245,6 +276,76 @@ CUES: tuple[Cue, ...] = (
     _cue("fear", "medium", "domestic_violence",
          r"\b(?:khong an toan|khong ai hieu (?:toi|em|minh|tui)|so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
 )
+
+
+# --- English (Đà Nẵng has foreign residents and workers; many write in English) ----------------
+# Matched on the lower-cased text (the Vietnamese normaliser would expand "a", "e", "k"). Same
+# levels and topics as the Vietnamese cues; anchored ones need a person ("I", "me", "my", "he"…).
+_EN_PERSON = (r"\b(?:i|i'm|im|me|my|we|us|our|he|she|him|her|his|they|them|husband|wife|boyfriend|girlfriend|partner"
+              r"|ex|father|mother|dad|mom|mum|son|daughter|child|kid|sister|brother|boss|landlord|neighbou?r|friend)\b")
+_EN_NOW = r"\b(?:now|right now|tonight|coming|is here|outside|at the door|already|currently)\b"
+EN_CUES: tuple[tuple[str, str, str, re.Pattern, bool], ...] = tuple(
+    (name, level, topic, re.compile(regex), anchored) for name, level, topic, regex, anchored in (
+        ("en_suicide", "imminent", "self_harm",
+         r"\b(?:kill myself|killing myself|end (?:my|it) (?:life|all)|end it all|suicid\w*|want to die|wanna die|don'?t want to (?:live|be alive)"
+         r"|no reason to live|better off dead|took (?:\w+ ){0,2}pills|overdos\w*|cut(?:ting)? myself|hurt(?:ing)? myself|self[- ]harm)\b", False),
+        ("en_cry_for_help", "imminent", "emergency",
+         r"\b(?:help me|please help|save me|call the police|sos)\b(?! (?:to |)(?:find|with|understand|know|get|choose|write|learn|figure|out with))", False),
+        ("en_attack_now", "imminent", "emergency",
+         r"\b(?:(?:he|she|they|husband|boyfriend|ex)(?:'s| is| are)? (?:coming|on (?:his|her|their) way|at the door|outside|back)"
+         r"|(?:is|are|'s) (?:hitting|beating|choking|attacking|chasing|following) (?:me|us|my)|(?:has|with|holding|grabbed) a (?:knife|gun|weapon|machete|hammer)"
+         r"|locked (?:me|us|my \w+)(?: and [\w ]+)? in|won'?t let (?:me|us) (?:out|leave)|hiding (?:in|from)|trapped)\b", False),
+        ("en_kill_threat", "high", "domestic_violence",
+         r"\b(?:(?:threaten\w*|said|says|will|going to|gonna) (?:to )?(?:kill|murder|burn|stab|shoot)|kill (?:me|us|my)|(?:he|she)'ll kill)\b", True),
+        ("en_sexual_violence", "high", "sexual_violence",
+         r"\b(?:rap(?:e|ed|ing|ist)|sexual(?:ly)? (?:assault\w*|abus\w*)|forced (?:me|her|him) (?:to have sex|into sex)|molest\w*|drugged (?:me|my drink))\b", True),
+        ("en_trafficking", "high", "forced_marriage_trafficking",
+         r"\b(?:traffick\w*|(?:took|takes|keeps|kept|holds|holding|confiscated) (?:my|our|her|his) (?:passport|papers|id|documents)|ransom"
+         r"|sold (?:me|her|him|to)|forced (?:me|her) to (?:work|marry)|can'?t leave the (?:boat|factory|house|country)|debt bondage)\b", False),
+        ("en_child_marriage", "high", "forced_marriage_trafficking",
+         r"\b(?:1[0-7]|[1-9])(?:[- ]year[- ]old| years old| yo)\b.*\b(?:marry|marriage|married|wedding|bride)\b"
+         r"|\b(?:marry|marrying|married) (?:her|him|me) (?:off|to)\b.*\b(?:1[0-7]|[1-9])\b"
+         r"|\b(?:is|aged|age|only|just) (?:1[0-7]|[1-9])\b.*\b(?:marry|marrying|married|wedding|bride)\b", False),
+        ("en_sextortion", "high", "online_violence",
+         r"\b(?:(?:private|intimate|nude|naked|sexy) (?:photos?|pictures?|pics|videos?)|sextortion|blackmail\w*)\b.*\b(?:money|pay|send|post|share|leak|unless|or (?:he|she|they)'ll)\b"
+         r"|\bblackmail\w*\b", False),
+        ("en_injury", "high", "domestic_violence",
+         r"\b(?:bleeding|broken (?:arm|nose|rib|bone|jaw)|unconscious|passed out|choked|strangled|hospital(?:ized)?)\b", True),
+        ("en_violence", "medium", "domestic_violence",
+         r"\b(?:hit(?:s|ting)?|beat(?:s|ing|en)?|slap(?:s|ped|ping)?|punch(?:es|ed|ing)?|kick(?:s|ed|ing)?|push(?:es|ed|ing)?(?: me)? (?:around|down)|shov\w+"
+         r"|abus(?:e|es|ed|ive)|threaten\w*|controls? (?:my|all (?:the|my)) money|takes? my (?:salary|money|phone)|won'?t let me (?:see|go|work|leave)"
+         r"|shouts? at|yell(?:s|ing)? at|insult\w*|stalk\w*|follow(?:s|ing) me|keeps? (?:calling|texting|messaging) me|kicked (?:me|us) out|threw (?:me|us) out)\b", True),
+        ("en_harassment", "medium", "sexual_harassment",
+         r"\b(?:harass\w*|touch(?:es|ed|ing)? me|grop\w*|groped|catcall\w*|sends? me (?:dirty|sexual|nude))\b", True),
+        ("en_shelter_tonight", "high", "shelter",
+         r"\b(?:nowhere to (?:go|sleep|stay)|no place to (?:go|sleep|stay)|sleeping (?:on the street|outside)|kicked (?:me|us) out (?:tonight|at night|last night))\b", False),
+    ))
+_EN_NEG = re.compile(r"\b(?:not|never|no|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|won'?t)\s+(?:\w+\s+)?$")
+_EN_INFO = re.compile(r"\b(?:essay|homework|assignment|research|statistics|article|report on|thesis|presentation|in general|what is the law|what are the laws|is it (?:legal|illegal))\b")
+_EN_MEDIA = re.compile(r"\b(?:movie|film|game|series|novel|book|song|episode|match|football)\b")
+
+
+def _assess_english(lowered: str, result: "Assessment") -> None:
+    if not lowered or not re.search(r"\b(?:the|is|my|me|i|he|she|and|to|help|with|you)\b", lowered):
+        return
+    about = bool(_EN_INFO.search(lowered) or _EN_MEDIA.search(lowered)) and not re.search(r"\b(?:my|me|i'm|im)\b", lowered)
+    person = re.compile(_EN_PERSON)
+    for name, level, topic, pattern, anchored in EN_CUES:
+        for m in pattern.finditer(lowered):
+            if _EN_NEG.search(lowered[max(0, m.start() - 24):m.start()]) or about:
+                continue
+            if anchored and not person.search(lowered[max(0, m.start() - 60):m.end() + 30]):
+                continue
+            if name == "en_trafficking" and re.search(r"\b(?:husband|wife|boyfriend|girlfriend|partner)\b", lowered) \
+                    and not re.search(r"\b(?:ransom|traffick\w*|sold)\b", lowered):
+                level, topic = "medium", "domestic_violence"   # a partner keeping papers is control at home
+            if name in ("en_kill_threat",) and re.search(_EN_NOW, lowered):
+                level = "imminent"
+            if name in ("en_violence", "en_sexual_violence", "en_harassment") and re.search(
+                    r"\b(?:son|daughter|child|kid|(?:1[0-7]|[1-9])[- ]year[- ]old|my (?:boy|girl))\b", lowered):
+                level, topic = "high", "child_abuse"
+            _raise(result, level, topic, name)
+            break
 
 
 # Words whose diacritics remove the ambiguity of their folded form: "hiếp" (rape) is not "hiệp"
@@ -267,6 +368,10 @@ class Assessment:
     topic: str | None = None
     reasons: list[str] = field(default_factory=list)
     child: bool = False
+    # a question about the subject (an essay, homework, news, research), with no danger word: the
+    # model's urgent intents do not count for it (bot.understanding)
+    about_subject: bool = False
+    real: bool = False        # the writer tells of harm to themselves or to someone close
 
 
 def _anchor_near(text: str, start: int, end: int, passive: bool, window: int = 60) -> bool:
@@ -293,11 +398,13 @@ class _Context:
     media: bool       # fiction or sport, unless someone says it happens to them
     info_like: bool   # a question about the subject, not a disclosure
     real: bool        # the writer says it happens to them or to someone close
+    frame: bool       # the writer says who they are and what they prepare (ROLE_FRAME)
     child: bool
     child_victim: bool
     now: bool
 
 
+_DANGER_WORDS = re.compile(rf"\b(?:{KILL}|dao|rua|sung|ma tau|axit|xang|cuu|chet|mau|nhot|bat coc|113|115)\b")
 _PAST = re.compile(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b")
 _UNCONSCIOUS_OR_BLEEDING = re.compile(
     r"\b(?:bat tinh|hon me|ngat xiu|khong tinh|mau (?:ra )?nhieu|chay mau nhieu|mau chay nhieu|mat nhieu mau|be bet mau)\b")
@@ -315,22 +422,47 @@ def _clause_starts(norm: str, clauses: list[str]) -> tuple[int, ...] | None:
     return tuple(starts) if " ".join(c for c in clauses if c) == norm else None
 
 
-def _context(text: str, norm: str) -> _Context:
+def _now(text: str, norm: str) -> bool:
+    """A "now" word. Two folded ones are ambiguous: "dang" is "đang" (now) but also "đăng" (post),
+    "chu" is "chừ" (now, in Quảng Nam) but also "chủ", "chú", "chữ". They count when the writer
+    typed the accented "now" word, or wrote without accents and no other compound follows."""
+    lowered = text.lower()
+    accented = lowered != fold(lowered)
+    for m in NOW.finditer(norm):
+        word = m.group()
+        if word not in _AMBIGUOUS_NOW:
+            return True
+        marked, not_after = _AMBIGUOUS_NOW[word]
+        if (marked in lowered) if accented else not not_after.match(norm, m.end()):
+            return True
+    return False
+
+
+_AMBIGUOUS_NOW = {
+    "chu": ("chừ", re.compile(r" (?:nhiem|nha|tich|de|y|ruot|bac|thich|quan|dong|tro|cong|tu|hang|doanh|nghia|ky|so|the|dao"
+                              r"|muu|toa|quyen|chot|bien|thau|dau|tiem|xe|ho|nho|ba|no|cai|vo|tau|dat|nhat|trai|toi|em|ay)\b")),
+    "dang": ("đang", re.compile(r" (?:len|bai|tai|anh|hinh|clip|video|ky|nhap|tin|facebook|fb|status|story|tiktok|quang cao)\b")),
+}
+
+
+def _context(text: str, norm: str, strict_child: bool = False) -> _Context:
     masked = GENERIC.sub("_", norm)
     clauses = [normalize(part) for part in _CLAUSE.split(text)] if text else [norm]   # before clean: it drops "\n"
     passive = any(START_PASSIVE.search(c) for c in [norm, *clauses])
     says = bool(START_PASSIVE.search(norm) or VICTIM_SAYS.search(masked))
-    real = says or bool(FRIEND_REPORT.search(norm) or SELF_INTENT.search(norm))
+    frame = bool(ROLE_FRAME.search(norm) and TASK.search(norm))
+    real = says or bool(FRIEND_REPORT.search(norm) or (SELF_INTENT.search(norm) and not frame))
     info = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)
-                or PENALTY_Q.search(norm))
+                or PENALTY_Q.search(norm)) or frame
     child = bool(CHILD.search(norm))
     strong_child = CHILD_STRONG.search(norm)
     child_victim = child and bool(
         re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
         or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
         or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
-        # a particular child is named and no adult says "I was …" before it
-        or (strong_child and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b",
+        # a particular child is named and no adult says "I was …" before it (not in a part of a
+        # long letter: "có hai đứa nhỏ" in one sentence is not the one hurt in the next)
+        or (strong_child and not strict_child and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b",
                                            norm[:strong_child.start()])))
     return _Context(
         norm=norm,
@@ -342,9 +474,10 @@ def _context(text: str, norm: str) -> _Context:
         media=bool(MEDIA.search(norm)) and not (says or strong_child),
         info_like=info and not real,
         real=real,
+        frame=frame,
         child=child,
         child_victim=child_victim,
-        now=bool(NOW.search(norm)),
+        now=_now(text, norm),
     )
 
 
@@ -392,6 +525,8 @@ def _ignored(cue: Cue, m: re.Match | _Span, ctx: _Context) -> bool:
         if NEGATION.search(m.string[start:m.start()]):
             return True
     if not cue.anchored:
+        if cue.topic == "self_harm" and ctx.frame and not ctx.media:
+            return False     # a teacher or a student may also write about themselves: never ignored
         return (ctx.media or ctx.info_like) and not ctx.real
     if ctx.media or ctx.info_like:
         return True
@@ -433,29 +568,83 @@ def _raise(result: Assessment, level: str, topic: str, reason: str) -> None:
     result.reasons.append(reason)
 
 
-def assess(text: str, *, normalized: str | None = None) -> Assessment:
+# "Dạ." / "Vâng," at the start of a sentence are politeness, and folded "da em" reads as "đá em"
+# (kick me) once the punctuation is gone: they are dropped before the cues look.
+_PARTICLE = re.compile(r"(?i)(?:^|(?<=[.!?\n]))\s*(?:dạ|da|vâng|vang|dạ vâng|ừ|ờ|uh|à|a)\s*[.,!…]+")
+
+
+def assess(text: str, *, normalized: str | None = None, strict_child: bool = False) -> Assessment:
     """Risk the text alone shows. ``text`` is the raw message; ``normalized`` may be passed when
     the caller has it already."""
+    text = tidy(text) if text else text
+    if text and _PARTICLE.search(text):
+        text, normalized = _PARTICLE.sub(" ", text), None
     norm = normalized if normalized is not None else normalize(text)
     result = Assessment()
     if not norm:
         return result
-    ctx = _context(text, norm)
-    for cue in CUES:
+    ctx = _context(text, norm, strict_child)
+    english = is_english(text)
+    for cue in () if english else CUES:
         for m in _matches(cue, ctx):
             if not _ignored(cue, m, ctx):
                 _raise(result, *_graded(cue, m, ctx), cue.name)
                 break
-    for word, level, topic, anchored in ACCENTED_CUES:
+    for word, level, topic, anchored in () if english else ACCENTED_CUES:
         if word in ctx.lowered and risk_rank(level) > risk_rank(result.risk) and not ctx.info_like:
             if anchored and (ctx.animal or ctx.media or not (ctx.passive or ANCHOR.search(GENERIC.sub("_", norm)))):
                 continue
             _raise(result, level, "child_abuse" if topic == "sexual_violence" and ctx.child else topic,
                    f"accented:{fold(word).replace(' ', '_')}")
+    _assess_english(ctx.lowered, result)
     if result.topic == "violence":
         # who is hurt decides the topic: a child → child abuse; happening now → emergency;
         # otherwise the usual case, violence at home
         result.topic = "child_abuse" if ctx.child_victim else (
             "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
     result.child = ctx.child
+    result.about_subject = (ctx.info_like or ctx.frame) and not ctx.now and not _DANGER_WORDS.search(norm)
+    result.real = ctx.real
+    return result
+
+
+# someone in particular: "học trò của tôi", "con bé nhà hàng xóm", "em gái tôi", a child of an age
+PARTICULAR = re.compile(
+    r"\b(?:(?:con|chau|em gai|em trai|chi gai|anh trai|chi|anh|ban|ban than|hoc tro|hoc sinh|me|ba|bo|vo|chong|nguoi yeu"
+    r"|hang xom|dong nghiep|co be|con be|thang be)(?: \w+)? (?:cua )?(?:toi|em|tui|minh|nha (?:toi|em|ben|hang xom))"
+    r"|(?:em|con|chau|be|ban) (?:\w+ )?(?:1[0-7]|[1-9]) (?:tuoi|t)\b)")
+
+
+def assess_long(text: str, parts: list[str]) -> Assessment:
+    """A message of several sentences (``parts``, from ``bot.nlu.segments``): each sentence and
+    each pair of neighbouring sentences (for "he" in the next sentence) is read on its own, and the
+    risk is the highest any of them supports. The whole text is read too, but from three sentences
+    on it adds at most ``medium`` (someone is hurt somewhere in the story): across a long letter a
+    "now" in one sentence and a threat in another, or a child named in one and a beating in
+    another, are not one event. A letter about the subject (a talk, a lesson, an essay) counts only
+    the sentences that tell of a particular person."""
+    whole = assess(text)
+    if len(parts) < 2:
+        return whole
+    result = Assessment(child=whole.child, about_subject=whole.about_subject, real=whole.real)
+    hits: list[tuple[str, str]] = []
+    windows = [(f"s{k}", p) for k, p in enumerate(parts, 1)]
+    windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)]
+    for name, window in windows:
+        a = assess(window, strict_child=True)
+        particular = a.real or bool(PARTICULAR.search(normalize(window)))
+        if a.risk == "none" or (whole.about_subject and not particular and a.topic != "self_harm"):
+            continue
+        if whole.child and a.topic in ("sexual_harassment", "sexual_violence") and CHILD_STRONG.search(normalize(text)):
+            a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"   # the letter is about a child
+        hits.append((a.risk, a.topic or "domestic_violence"))
+        result.reasons.extend(f"{name}:{r}" for r in a.reasons)
+    if whole.risk != "none" and not hits and not (whole.about_subject and not whole.real):
+        level = whole.risk if len(parts) < 3 else ("medium" if whole.risk != "none" else "none")
+        hits.append((level, whole.topic or "domestic_violence"))
+        result.reasons.extend(whole.reasons)
+    if hits:
+        result.risk = max_risk(*(r for r, _ in hits))
+        top = [t for r, t in hits if r == result.risk]
+        result.topic = min(top, key=lambda t: _SALIENCE.index(t) if t in _SALIENCE else len(_SALIENCE))
     return result

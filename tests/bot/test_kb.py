@@ -24,6 +24,16 @@ for _p in (ROOT / "bot" / "domain").glob("*.yml"):
     DOMAIN.update((yaml.safe_load(_p.read_text("utf-8")) or {}).get("responses") or {})
 
 
+def vi(name: str) -> str:
+    """The Vietnamese text of a response (its variation without a language condition)."""
+    return next(v["text"] for v in DOMAIN[name]
+                if not any(c.get("name") == "language" for c in v.get("condition") or []))
+
+
+def _lang(v: dict) -> str:
+    return next((c.get("value") for c in v.get("condition") or [] if c.get("name") == "language"), "vi")
+
+
 def _campaign_citations():
     from webhook.broadcast.content import citations
 
@@ -80,13 +90,13 @@ def test_legal_aid_for_trafficking_victims_has_no_financial_condition_since_july
     now = facts["legal_aid_trafficking_victims"]
     assert now.valid_from == dt.date(2025, 7, 1) and "không cần điều kiện" in now.data["statement_vi"]
     assert facts["legal_aid_trafficking_victims_2017"].valid_until == dt.date(2025, 6, 30)
-    text = DOMAIN["utter_legal_aid"][0]["text"]
+    text = vi("utter_legal_aid")
     assert "nạn nhân mua bán người (không cần điều kiện gì)" in text
 
 
 def test_the_court_order_is_said_to_need_a_court_case():
     for name in ("utter_no_contact_order", "utter_divorce_custody"):
-        text = DOMAIN[name][0]["text"]
+        text = vi(name)
         assert "4 tháng" in text and ("Chỉ khi Tòa án đang giải quyết" in text or "Khi vụ ly hôn đang ở Tòa" in text), name
     assert "Chỉ khi" in F.facts()["no_contact_court"].data["statement_vi"]
 
@@ -106,20 +116,28 @@ CHILD_ONLY = re.compile(r"(trẻ em|dưới 16 tuổi|nếu là trẻ em)[^.\n]{
 def _texts():
     for name, variants in DOMAIN.items():
         for v in variants:
-            yield name, v.get("text") or "", (v.get("metadata") or {}).get("topic")
+            yield f"{name}/{_lang(v)}", v.get("text") or "", (v.get("metadata") or {}).get("topic")
     for c in _campaign_citations():
         yield c.where, c.text, "campaign"
+
+
+# the same two rules in English: "trafficking" on 111's line, and "any age" in a trafficking reply
+ENGLISH_CHILD_ONLY = re.compile(r"(children|child|under 16)[^.\n]{0,12}:?\s*(call\s+)?111", re.IGNORECASE)
 
 
 @pytest.mark.parametrize("name, text, topic", [t for t in _texts() if "111" in t[1]], ids=lambda v: str(v)[:40])
 def test_111_is_offered_for_trafficking_to_every_age(name, text, topic):
     """A reply that can be sent whatever the person wrote (no topic) says 111 takes trafficking
     reports too; a trafficking reply offers 111 to everyone, never 'if you are a child'."""
+    english = name.endswith("/en")
     if topic == "trafficking":
-        assert "mọi lứa tuổi" in text and not CHILD_ONLY.search(text), name
+        if english:
+            assert re.search(r"any age|all ages|every age", text) and not ENGLISH_CHILD_ONLY.search(text), name
+        else:
+            assert "mọi lứa tuổi" in text and not CHILD_ONLY.search(text), name
     elif topic is None or topic == "campaign" and "mua bán người" in text:
         line = next(ln for ln in re.split(r"(?<=\.)\s|\n", text) if "111" in ln)
-        assert "mua bán người" in line, f"{name}: {line}"
+        assert ("trafficking" if english else "mua bán người") in line, f"{name}: {line}"
 
 
 def test_the_111_directory_entry_names_its_operator_and_both_roles():
@@ -158,14 +176,14 @@ SUN_10 = dt.datetime(2026, 12, 13, 10, 0, tzinfo=H.TZ).timestamp()
 def test_an_unverified_line_is_never_offered():
     st = _state()
     assert not st.usable and "not verified" in st.reason
-    out = L.render(DOMAIN["utter_emergency_numbers"][0]["text"], st, WED_10)
+    out = L.render(vi("utter_emergency_numbers"), st, WED_10)
     assert out == "Đang nguy hiểm: gọi ngay 113 (công an). Bị thương: 115 (cấp cứu). Trẻ em, mua bán người: 111."
 
 
 def test_a_verified_line_is_offered_while_open_with_its_hours():
     st = _state(_check(hours="mon-fri 07:30-11:30,13:30-17:00"))
     assert st.usable
-    text = DOMAIN["utter_fallback"][0]["text"]
+    text = vi("utter_fallback")
     assert "gọi 1800 1581 (miễn phí, T2-T6 7:30-11:30, 13:30-17:00) hoặc nhắn: gặp tư vấn viên" in L.render(text, st, WED_10)
     for closed in (WED_22, SUN_10):                               # at night and on Sunday: not the only place
         out = L.render(text, st, closed)
@@ -182,7 +200,7 @@ def test_a_verified_line_is_offered_while_open_with_its_hours():
 def test_the_line_falls_back_to_the_verified_numbers(checks, max_age, why):
     st = _state(checks, max_age=max_age)
     assert not st.usable and why in st.reason
-    assert NUMBER not in L.render(DOMAIN["utter_self_harm"][0]["text"], st, WED_10)
+    assert NUMBER not in L.render(vi("utter_self_harm"), st, WED_10)
 
 
 def test_every_reply_reads_well_with_and_without_the_line():
@@ -199,7 +217,7 @@ def test_every_reply_reads_well_with_and_without_the_line():
 def test_danger_replies_always_give_113_115_111_first():
     for name in ("utter_emergency_numbers", "utter_self_harm", "utter_gateway_degraded", "utter_gateway_out_of_hours"):
         for st in (_state(), _state(_check())):
-            out = L.render(DOMAIN[name][0]["text"], st, WED_22)
+            out = L.render(vi(name), st, WED_22)
             assert all(n in out for n in ("113", "115", "111")), name
             if NUMBER in out:
                 assert out.index(NUMBER) > max(out.index(n) for n in ("113", "115")), name

@@ -1,0 +1,100 @@
+"""Long messages read as a whole and sentence by sentence (bot/nlu/segments.py, risk.assess_long,
+bot/understanding.py), and English danger words. Rules only (no model): these letters were
+written for these tests."""
+import pytest
+
+from bot.nlu import risk as R
+from bot.nlu.language import is_english, language
+from bot.nlu.segments import sentences
+from bot.scoring import plain
+from bot.understanding import understand
+
+LETTER_DV = ("Dạ em chào chị. Em lấy chồng được sáu năm, có hai đứa nhỏ. Chồng em làm thợ hồ, tiền lương ổng giữ hết, "
+             "em xin tiền đi chợ cũng bị chửi. Mấy lần say rượu ổng xô em ngã vào tường. "
+             "Em có nên ly hôn không, nếu ly hôn thì em có được nuôi con không ạ?")
+LETTER_DANGER_IN_MIDDLE = ("Chào anh chị. Nhà em ở quê, buôn bán nhỏ. Mẹ chồng em khó tính lắm, chuyện tiền nong cũng nhiều. "
+                           "Tối qua chồng em cầm dao dí vào cổ em nói sẽ giết cả nhà. Em không biết hỏi ai, "
+                           "em muốn hỏi thủ tục làm giấy khai sinh cho con ở phường mới thì làm ở đâu.")
+LETTER_TEACHER = ("Thưa tổng đài, tôi là giáo viên chủ nhiệm lớp 7. Tuần sau trường tổ chức buổi sinh hoạt chuyên đề "
+                  "về phòng chống bạo lực học đường. Tôi muốn hỏi nên nói với các em thế nào khi bạn bè đánh nhau, "
+                  "bị bắt nạt, bị quay clip đăng lên mạng. Có tài liệu nào phù hợp với học sinh không ạ?")
+LETTER_DESPAIR_LINE = ("Em viết dài, mong chị đọc. Chồng em hay chửi em là đồ vô dụng, không cho em về nhà mẹ đẻ. "
+                       "Em đi làm về là phải nấu nướng, giặt giũ, ổng chỉ ngồi bấm điện thoại. "
+                       "Nhiều đêm em nghĩ hay là chết đi cho xong. Em phải làm sao ạ?")
+
+
+def both(text):
+    return [text, plain(text)]
+
+
+def test_sentences_keep_short_pieces_with_their_neighbours():
+    assert sentences("Dạ. Em chào chị. Chồng em đánh em.") == ["Dạ. Em chào chị.", "Chồng em đánh em."]
+    assert sentences("toi met moi qua\nhom qua no danh toi") == ["toi met moi qua", "hom qua no danh toi"]
+    assert sentences("") == [] and sentences("một câu thôi") == ["một câu thôi"]
+
+
+@pytest.mark.parametrize("text", both(LETTER_DV))
+def test_a_letter_that_tells_of_violence_and_asks_about_custody_keeps_both(text):
+    u = understand(text, "ask_divorce_custody", 0.9)
+    assert u.risk != "none" and u.topic == "domestic_violence"
+    assert u.intent == "disclose_dv" and u.question == "ask_divorce_custody"
+
+
+@pytest.mark.parametrize("text", both(LETTER_DANGER_IN_MIDDLE))
+def test_one_line_of_danger_in_a_long_letter_is_enough(text):
+    u = understand(text, "ask_legal_aid", 0.8)
+    assert u.risk in ("high", "imminent") and u.action == "escalate"
+
+
+@pytest.mark.parametrize("text", both(LETTER_TEACHER))
+def test_a_teacher_preparing_a_lesson_is_asking_for_information(text):
+    assert understand(text, "ask_school_violence", 0.9).risk == "none"
+
+
+@pytest.mark.parametrize("text", both(LETTER_DESPAIR_LINE))
+def test_a_line_of_despair_inside_a_story_of_abuse_escalates(text):
+    u = understand(text, "disclose_dv", 0.9)
+    assert u.risk == "imminent" and u.topic in ("self_harm", "domestic_violence")
+
+
+def test_a_now_word_far_from_a_past_threat_is_not_danger_now():
+    text = ("Năm ngoái chồng cũ dọa giết em. Giờ em đã chuyển về nhà mẹ. Em đang đi làm ở Tam Kỳ, "
+            "con em đang học lớp 2. Em muốn hỏi thủ tục đổi họ cho con.")
+    assert R.assess_long(text, sentences(text)).risk == "high"
+
+
+def test_the_sentence_model_alone_makes_a_disclosure_at_least_medium():
+    parts = [{"intent": "greet", "confidence": 0.9}, {"intent": "disclose_dv", "confidence": 0.8},
+             {"intent": "ask_legal_aid", "confidence": 0.7}]
+    u = understand("Chào chị nha. Nhà em lúc nào cũng căng thẳng lắm luôn. Cho em hỏi về trợ giúp pháp lý với.",
+                   "ask_legal_aid", 0.8, parts=parts)
+    assert u.risk == "medium" and u.topic == "domestic_violence" and u.question == "ask_legal_aid"
+
+
+def test_an_essay_request_read_as_danger_by_the_model_is_information():
+    u = understand("cho em xin số liệu thống kê về bạo lực gia đình để viết bài luận", "emergency_danger", 0.7)
+    assert u.risk == "none" and u.intent == "ask_dv_info"
+
+
+def test_imminent_from_the_model_alone_below_the_threshold_is_still_escalated():
+    u = understand("em không biết phải làm sao nữa", "emergency_danger", 0.5)
+    assert u.risk == "high" and u.action == "escalate"
+
+
+@pytest.mark.parametrize("text, level", [
+    ("He is coming with a knife, help me", "imminent"), ("I want to die tonight", "imminent"),
+    ("my husband hits me and takes my salary", "medium"), ("I was raped at a party last weekend", "high"),
+    ("someone has my private photos and wants money or he'll send them to my husband", "high"),
+    ("the agency took my passport and I can't leave the factory", "high"),
+    ("my friend's daughter is 17 and her parents are marrying her to a 40 year old man", "high"),
+    ("He locked me and the baby in the apartment", "imminent"),
+    ("help me find a lawyer for my divorce", "none"), ("I'm writing an essay on domestic violence statistics", "none"),
+    ("the movie had a scene where he kills her with a knife", "none")])
+def test_english_danger_words(text, level):
+    assert R.assess(text).risk == level
+
+
+def test_language():
+    assert is_english("hello, I need help, my husband hits me") and language("where can I go in Da Nang") == "en"
+    assert language("chong em danh em") == "vi" and language("ok") is None
+    assert not is_english("em bi chong danh, help me")
