@@ -56,11 +56,14 @@ def run_eval(folds: int = 3, model: Path | None = None, skip_cv: bool = False, c
         print("helpline eval: no trained model; run `make model` first", file=sys.stderr)
         return 2
     sets = [] if only else default_sets()
+    known = {p.resolve() for _, p in sets}
     for p in scoring.iter_files(cases or []):
         if not p.exists():
             print(f"helpline eval: no such file: {p}", file=sys.stderr)
             return 2
-        sets.append((f"given set ({p})", p))
+        if p.resolve() not in known:
+            known.add(p.resolve())
+            sets.append((f"given set ({p})", p))
     from bot.classifier import Classifier
 
     read = reader_for(Classifier.load(model))

@@ -16,9 +16,6 @@ MODEL_NAME = "helpline"
 REPORTS = ROOT / "reports"
 SHARED = ROOT.parent / "shared"                 # the project's shared folder, next to the checkout
 DEV_CASES = SHARED / "eval" / "dev_cases.jsonl"
-# The shared scorer when the shared folder is there; else eval/score.py, an identical copy (a test
-# checks it stays identical) so the blind sets are scored in a bare clone too.
-SCORER = SHARED / "eval" / "score.py" if (SHARED / "eval" / "score.py").exists() else ROOT / "eval" / "score.py"
 
 # Files whose change makes the trained model stale. The risk rules and the intent → topic table
 # are not here on purpose: they run at parse time and need no retraining.

@@ -203,6 +203,17 @@ CUES: tuple[Cue, ...] = (
          rf"|thue (?:nguoi|giang ho|con do) (?:\w+ )?(?:xu|danh|giet|chem|dam|tat)|xu (?:toi|em|tui|may|tao|ca nha)"
          rf"|{KILL} (?:chet )?(?:toi|em|tui|minh|con(?! (?:gian|chuot|ga|heo|lon|vit|ca|muoi|ruoi|rui|sau|bo|ran))|chau|me|vo|ca nha|het|may|tao|nguoi nha)"
          rf"|cho (?:toi|em|tui|minh|may|tao) chet|danh (?:cho )?chet|doa (?:cho )?chet)\b"),
+    # veiled threats of death or harm, the way they are written: "chuẩn bị hòm đi", "đừng trách",
+    # "biết nhà mày rồi", "coi chừng cái mạng"
+    _cue("veiled_threat", "high", "domestic_violence",
+         r"\b(?:chuan bi (?:cai )?hom|dat (?:san )?hom|mua (?:san )?hom|chuan bi hau su|lo hau su|coi chung (?:cai )?mang"
+         r"|giu (?:lay )?(?:cai )?mang|(?:thi|la|neu khong|khong thi) dung trach|dung trach (?:anh|tao|toi|tui|bo may|ong) (?:ac|doc|tan nhan|khong noi truoc)"
+         r"|biet (?:cho|nha|dia chi)(?: \w+){0,2} (?:roi|nhe)|(?:khong|ko) (?:ve|quay lai)(?: \w+){0,3} thi (?:dung trach|biet tay|chet|coi chung))\b"),
+    # taken away now: someone dragged into a car, a house, the woods
+    _cue("abduction_now", "imminent", "emergency",
+         r"\b(?:dang|vua|moi) (?:bi )?(?:\w+ ){0,3}(?:keo|loi|loi keo|ep|bat|bong) (?:\w+ )?(?:ban|em|chi|co|con|be|toi|tui|minh|no|nguoi|vo|me|chau|ba|ong)"
+         r"(?: \w+){0,2} (?:len xe|vao xe|vao rung|vao nha|len oto|len o to|di mat)\b",
+         anchored=False),
     _cue("weapon_at_door", "imminent", "emergency",
          r"\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b.*\b(?:dung |o |ngoi )?(?:truoc|ngoai) (?:cua|nha|ngo)\b"
          r"|\b(?:dung|o) (?:truoc|ngoai) (?:cua|nha)\b.*\b(?:cam|vung) (?:\w+ ){0,2}(?:dao|rua|mac|liem|riu|bua|gay|kiem|ma tau|sung)\b"),
@@ -240,7 +251,10 @@ CUES: tuple[Cue, ...] = (
          r"\b(?:nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b) (?:\w+ )?(?:trong|o|lai)|khoa (?:cua )?nhot|bi nhot|bi giam|bi xich|bi troi|khoa trai|khong cho (?:ra khoi|ra ngoai|di dau))\b"),
     _cue("child_marriage", "high", "forced_marriage_trafficking",
          r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|lam vo|ve lam vo|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
-         r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau))"),
+         r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau)"
+         # the age without "tuổi": "em mới 16", "con bé mới 15 à"
+         r"|(?:ep|bat|gả|ga) (?:\w+ ){0,6}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam dau)\b.*\b(?:em|con|no|be|chau|minh) (?:moi|chi|chua|nam nay|moi co) (?:1[0-7]|[1-9])\b"
+         r"|\b(?:em|con|no|be|chau|minh) (?:moi|chi|chua|nam nay|moi co) (?:1[0-7]|[1-9])\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,6}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam dau))"),
     _cue("child_marriage_price", "high", "forced_marriage_trafficking",
          r"\b(?:ga (?:cho|di)|sinh le|thach cuoi|tien cuoi|di lay chong|bat ve lam vo|lay chong xa|tra cho nha)\b.*\b(?:1[0-7]|[1-9]) ?(?:tuoi|t)\b"
          r"|\b(?:1[0-7]|[1-9]) ?(?:tuoi|t)\b.*\b(?:ga (?:cho|di)|sinh le|thach cuoi|tien cuoi|di lay chong|bat ve lam vo|lay chong xa|tra cho nha)\b", anchored=False),
@@ -268,11 +282,14 @@ CUES: tuple[Cue, ...] = (
          rf"|an hiep|quay roi|danh dap|bo doi|khong cho an|lay het tien|giu het tien|bat dua tien|ep dua tien|ghen tuong"
          rf"|la het|chui mang|nhuc ma|cam (?:di|ra|gap|lam|ve)|khong dua tien|xin tung dong|tung dong|quang do|dap do)\b"),
     _cue("stalking", "high", "emergency",
-         r"\b(?:cu|van|dang|con|lien tuc) (?:di theo|bam theo|theo duoi|rinh|doi) (?:em|toi|tui|minh|chi|con)\b"),
+         r"\b(?:cu|van|dang|con|lien tuc) (?:di theo|bam theo|theo duoi|rinh|doi) (?:em|toi|tui|minh|chi|con)\b"
+         r"|\b(?:cu|ngay nao cung|chieu nao cung|moi (?:chieu|sang|toi|ngay)|dem nao cung) (?:\w+ ){0,2}(?:dung|doi|rinh|ngoi|lang vang) (?:\w+ ){0,2}(?:truoc|ngoai|o cong|duoi) (?:cty|cong ty|nha|truong|cong|phong tro|cho lam|xuong)\b"),
     _cue("harassment", "medium", "sexual_harassment",
          r"\b(?:om eo|om (?:em|toi|tui|minh)|so (?:dui|mong|nguoi|tay|eo|nguc)|nhan tin (?:ban|khieu dam|gheo|tuc tiu)"
          r"|gui anh (?:nong|khieu dam|nhay cam)|khong chiu (?:thi|la) (?:cho nghi|duoi|tru luong)|gheo (?:em|toi|tui)"
-         r"|noi tuc tiu|quay roi|co xat|ap sat|nhin trom|quay len|chup len|chup trom|quay trom|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam))\b"),
+         r"|noi tuc tiu|quay roi|co xat|ap sat|nhin trom|quay len|chup len|chup trom|quay trom|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam)"
+         r"|om (?:\w+ ){0,2}(?:tu phia sau|tu sau|chat lay|ghi)|dat tay len (?:vai|dui|nguoi|eo|nguc|mong)|(?:dua|cau dua|chuyen|noi|hoi|nhan) (?:\w+ ){0,3}(?:tuc tiu|bay ba|khieu dam|tho tuc|de tien)"
+         r"|hoi (?:em|toi|minh|tui) (?:dang )?mac (?:do|gi|ao)|chan (?:em|toi|tui|minh) lai|(?:ngoan|chieu|chiu) thi (?:\w+ ){0,3}(?:len luong|tang luong|thang chuc|ky hop dong|cho qua))\b"),
     _cue("fear", "medium", "domestic_violence",
          r"\b(?:khong an toan|khong ai hieu (?:toi|em|minh|tui)|so (?:lam|qua|hai|hai lam|chet khiep|run)|run so|hoang so|khong dam (?:ve|noi|ke|di)|so (?:no|han|chong|bo|ong ay|anh ay))\b"),
 )
@@ -294,7 +311,8 @@ EN_CUES: tuple[tuple[str, str, str, re.Pattern, bool], ...] = tuple(
         ("en_attack_now", "imminent", "emergency",
          r"\b(?:(?:he|she|they|husband|boyfriend|ex)(?:'s| is| are)? (?:coming|on (?:his|her|their) way|at the door|outside|back)"
          r"|(?:is|are|'s) (?:hitting|beating|choking|attacking|chasing|following) (?:me|us|my)|(?:has|with|holding|grabbed) a (?:knife|gun|weapon|machete|hammer)"
-         r"|locked (?:me|us|my \w+)(?: and [\w ]+)? in|won'?t let (?:me|us) (?:out|leave)|hiding (?:in|from)|trapped)\b", False),
+         r"|locked (?:me|us|my \w+)(?: and [\w ]+)? in|won'?t let (?:me|us) (?:out|leave|get out)|won'?t stop the (?:car|taxi|bike|bus)"
+         r"|hiding (?:in|from)|trapped|dragg(?:ed|ing) (?:\w+ ){0,2}into (?:a|his|the) (?:car|van|taxi))\b", False),
         ("en_kill_threat", "high", "domestic_violence",
          r"\b(?:(?:threaten\w*|said|says|will|going to|gonna) (?:to )?(?:kill|murder|burn|stab|shoot)|kill (?:me|us|my)|(?:he|she)'ll kill)\b", True),
         ("en_sexual_violence", "high", "sexual_violence",
@@ -422,6 +440,11 @@ def _clause_starts(norm: str, clauses: list[str]) -> tuple[int, ...] | None:
     return tuple(starts) if " ".join(c for c in clauses if c) == norm else None
 
 
+# hearsay and the news: "nghe trên tivi nói có mấy đứa nhỏ bị…" is about children in general
+HEARSAY = re.compile(r"\b(?:tren bao|bao dai|doc bao|tren tivi|tren ti vi|tren truyen hinh|nghe noi|nghe nguoi ta noi"
+                     r"|tren mang (?:xa hoi )?(?:noi|dua tin|hay noi))\b")
+
+
 def _now(text: str, norm: str) -> bool:
     """A "now" word. Two folded ones are ambiguous: "dang" is "đang" (now) but also "đăng" (post),
     "chu" is "chừ" (now, in Quảng Nam) but also "chủ", "chú", "chữ". They count when the writer
@@ -471,7 +494,7 @@ def _context(text: str, norm: str, strict_child: bool = False) -> _Context:
         clause_starts=_clause_starts(norm, clauses),
         passive=passive,
         animal=bool(ANIMAL.search(norm)),
-        media=bool(MEDIA.search(norm)) and not (says or strong_child),
+        media=(bool(MEDIA.search(norm)) and not (says or strong_child)) or (bool(HEARSAY.search(norm)) and not says),
         info_like=info and not real,
         real=real,
         frame=frame,
@@ -603,7 +626,9 @@ def assess(text: str, *, normalized: str | None = None, strict_child: bool = Fal
         result.topic = "child_abuse" if ctx.child_victim else (
             "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
     result.child = ctx.child
-    result.about_subject = (ctx.info_like or ctx.frame) and not ctx.now and not _DANGER_WORDS.search(norm)
+    # a writer who says who they are and what they prepare may quote danger words (a handbook on
+    # "bleeding after a beating"); a bare question about the subject may not
+    result.about_subject = not ctx.now and (ctx.frame or (ctx.info_like and not _DANGER_WORDS.search(norm)))
     result.real = ctx.real
     return result
 

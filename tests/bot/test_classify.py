@@ -11,15 +11,13 @@ from tests.conftest import ROOT, SHARED, run
 
 pytestmark = pytest.mark.model
 
-# The issue's bar, applied to the development set and the first held-out set.
-BAR = ["--min-topic", "0.85", "--min-escalation-recall", "1.0", "--min-imminent-recall", "0.90",
-       "--max-false-alarm", "0.05"]
+# The issue's bar, applied to the development set and the first held-out set:
+# (min topic, min escalation recall, min imminent recall, max false alarm), worst of both variants.
+BAR = (0.85, 1.0, 0.90, 0.05)
 # Regression bars for the later blind sets (docs/nlu.md: who wrote them, which were tuned on).
 # `untouched` was never tuned on: its bar records what the system generalises to, not a target.
-TUNED = ["--min-topic", "0.85", "--min-escalation-recall", "0.95", "--min-imminent-recall", "0.90",
-         "--max-false-alarm", "0.05"]
-UNTOUCHED = ["--min-topic", "0.85", "--min-escalation-recall", "0.85", "--min-imminent-recall", "0.85",
-             "--max-false-alarm", "0.05"]
+TUNED = (0.85, 0.95, 0.90, 0.05)
+UNTOUCHED = (0.85, 0.85, 0.85, 0.05)
 
 
 @pytest.mark.parametrize("cases, bar", [
@@ -29,16 +27,20 @@ UNTOUCHED = ["--min-topic", "0.85", "--min-escalation-recall", "0.85", "--min-im
     (ROOT / "eval" / "final_cases.jsonl", TUNED),
     (ROOT / "eval" / "untouched_cases.jsonl", UNTOUCHED),
 ], ids=["dev", "holdout", "blind", "final", "untouched"])
-def test_classify_meets_the_bar(cases, bar, helpline_bin, model_path):
+def test_classify_meets_the_bar(cases, bar, classifier):
+    """Scored by bot.scoring with the classifier `helpline classify` uses, as written and without
+    diacritics."""
+    from bot import scoring
+    from bot.evaluate import reader_for
+
     if not cases.exists():
         if cases.is_relative_to(SHARED) and not SHARED.exists() and not os.environ.get("CI"):
             pytest.skip(f"the shared folder is not next to this checkout ({SHARED}): no development set")
         pytest.fail(f"missing case file {cases}")
-    proc = run([sys.executable, str(paths.SCORER), str(cases), "--cmd",
-                f"{helpline_bin} classify --jsonl --model {model_path}", "--quiet", *bar])
-    out = proc.stdout.decode()
-    assert proc.returncode == 0, out + proc.stderr.decode()[-2000:]
-    assert out.strip().splitlines()[-1].startswith("OK:")
+    text, results = scoring.report(scoring.load(cases), reader_for(classifier))
+    worst = scoring.worst(results)
+    topic, esc, imm, alarm = bar
+    assert worst.topic >= topic and worst.esc >= esc and worst.imm >= imm and worst.alarm <= alarm, text
 
 
 def test_plain_lines_in_order_one_result_each(helpline_bin, model_path):
@@ -99,12 +101,3 @@ def test_same_understanding_with_and_without_diacritics(classifier):
     for text in ("Chồng tôi đánh tôi chảy máu", "Tôi muốn tự tử", "Ở Tam Kỳ có nhà tạm lánh không"):
         a, b = classifier.classify(text), classifier.classify(strip_diacritics(text))
         assert (a["topic"], a["risk"]) == (b["topic"], b["risk"])
-
-
-def test_the_scorer_copy_is_the_shared_scorer():
-    """eval/score.py scores the blind sets in a clone without the shared folder; it must stay the
-    project's scorer byte for byte."""
-    shared = SHARED / "eval" / "score.py"
-    if not shared.exists():
-        pytest.skip(f"the shared folder is not next to this checkout ({SHARED})")
-    assert (ROOT / "eval" / "score.py").read_bytes() == shared.read_bytes()

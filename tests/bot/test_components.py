@@ -70,13 +70,28 @@ def test_risk_annotator_adds_labels_and_routes_urgent_messages():
     assert "topic" in msg.as_dict(only_output_properties=True)
 
 
-def test_risk_annotator_uses_best_guess_behind_the_fallback():
-    msg = Message(data={"text": "abc", "intent": {"name": "nlu_fallback", "confidence": 0.45},
+def _behind_the_fallback(guess: str, confidence: float, text: str = "abc", context=None) -> Message:
+    msg = Message(data={"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.45},
                         "intent_ranking": [{"name": "nlu_fallback", "confidence": 0.45},
-                                           {"name": "ask_shelter", "confidence": 0.40}]})
+                                           {"name": guess, "confidence": confidence}],
+                        **({"metadata": {"context": context}} if context else {})})
     RiskAnnotator().process([msg])
-    assert msg.get("topic") == "shelter" and msg.get("risk") == "none"
-    assert msg.get("intent")["name"] == "nlu_fallback"
+    return msg
+
+
+def test_risk_annotator_uses_best_guess_behind_the_fallback():
+    """The topic says the best guess; the dialogue gets the fallback unless the guess is an
+    information question at FALLBACK_INFO_MIN or more (an answer helps more than "I did not
+    understand"), or the conversation placed the message."""
+    unsure = _behind_the_fallback("ask_shelter", 0.30)
+    assert unsure.get("topic") == "shelter" and unsure.get("risk") == "none"
+    assert unsure.get("intent")["name"] == "nlu_fallback"
+    likely = _behind_the_fallback("ask_shelter", 0.40)
+    assert likely.get("intent")["name"] == "ask_shelter"
+    chitchat = _behind_the_fallback("affirm", 0.40, text="co")
+    assert chitchat.get("intent")["name"] == "nlu_fallback"
+    answered = _behind_the_fallback("affirm", 0.40, text="co", context={"asked": "safe_now"})
+    assert answered.get("intent")["name"] == "affirm"
 
 
 def test_keyword_command_wins_over_the_model():

@@ -77,8 +77,12 @@ def test_an_essay_request_read_as_danger_by_the_model_is_information():
 
 
 def test_imminent_from_the_model_alone_below_the_threshold_is_still_escalated():
-    u = understand("em không biết phải làm sao nữa", "emergency_danger", 0.5)
+    from bot.understanding import IMMINENT_MIN_CONFIDENCE, URGENT_BASE_MIN_CONFIDENCE
+
+    below = (URGENT_BASE_MIN_CONFIDENCE + IMMINENT_MIN_CONFIDENCE) / 2
+    u = understand("em không biết phải làm sao nữa", "emergency_danger", below)
     assert u.risk == "high" and u.action == "escalate"
+    assert understand("em không biết phải làm sao nữa", "emergency_danger", IMMINENT_MIN_CONFIDENCE).risk == "imminent"
 
 
 @pytest.mark.parametrize("text, level", [

@@ -15,6 +15,7 @@ class FakeRasa:
         self.replaced: list[tuple] = []     # (sender, events) a tracker was replaced with (XOA)
         self.down = False
         self.delay = 0.0
+        self.custom: list[dict] = []        # custom payloads added after each reply (asks, reading)
         self._lock = threading.Lock()
         fake = self
 
@@ -71,7 +72,8 @@ class FakeRasa:
                 with fake._lock:
                     fake.calls.append(data)
                 text = data.get("message", "")
-                self._send(200, [{"recipient_id": data["sender"], "text": f"bot: {text[:40]}"}])
+                self._send(200, [{"recipient_id": data["sender"], "text": f"bot: {text[:40]}"}]
+                           + [{"recipient_id": data["sender"], "custom": c} for c in fake.custom])
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
