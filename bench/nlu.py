@@ -21,6 +21,13 @@ printed or logged by this script.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/ holds queue.py (the queue benchmark): as the script's folder it would shadow the standard
+# library's `queue`, which urllib3 imports. The script's folder is not needed on the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import atexit
 import copy

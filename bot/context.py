@@ -96,6 +96,8 @@ _NOW = re.compile(r"\b(?:dang|roi|bay gio|ngay|luc nay|now|right now|already)\b"
 
 def short_answer(text: str) -> Optional[str]:
     """``yes`` / ``no`` when the whole message is a short answer, else None."""
+    if len(text) > 60:
+        return None
     norm = normalize(text)
     if not norm or len(norm) > 40:
         return None

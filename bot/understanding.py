@@ -63,9 +63,9 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
     message has several; ``context``: the conversation so far (``bot.context.Context`` or its
     dict), when there is one."""
     sents = sentences(text) if len(text) > 40 else [text]
-    u = _single(text, intent, confidence, normalized, sents)
+    u, about_subject = _single(text, intent, confidence, normalized, sents)
     if len(sents) > 1:
-        u = _long(u, sents, parts or [])
+        u = _long(u, sents, parts or [], about_subject)
     ctx = C.Context.of(context)
     u = _in_context(u, text, ctx)
     u.conversation_risk = I.max_risk(ctx.risk, u.risk)
@@ -74,7 +74,8 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
 
 
 def _single(text: str, intent: Optional[str], confidence: float, normalized: Optional[str],
-            sents: list[str]) -> Understanding:
+            sents: list[str]) -> tuple[Understanding, bool]:
+    """The message's reading, and whether it is about the subject rather than a person."""
     norm = normalized if normalized is not None else normalize(text)
     model_intent = intent
     command = command_for(text)
@@ -118,7 +119,7 @@ def _single(text: str, intent: Optional[str], confidence: float, normalized: Opt
         topic = "out_of_scope"
     return Understanding(topic=topic, risk=risk, action="answer", intent=_route(intent, meta, topic, risk),
                          model_intent=model_intent, confidence=round(float(confidence), 4), reasons=reasons,
-                         question=question)
+                         question=question), rules.about_subject
 
 
 def _route(intent: Optional[str], meta: I.IntentInfo, topic: str, risk: str) -> str:
@@ -137,13 +138,13 @@ def _route(intent: Optional[str], meta: I.IntentInfo, topic: str, risk: str) -> 
     return dialogue_intent
 
 
-def _long(u: Understanding, sents: list[str], parts: list) -> Understanding:
+def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) -> Understanding:
     """What the sentence model read in each sentence (``parts``): a sentence that discloses harm
     makes the message at least ``medium`` (a letter that tells of violence is never answered as a
     question) and gives the topic when nothing else did; the last question asked is kept."""
     if len(parts) != len(sents):
         return u
-    about_subject = "about_the_subject" in u.reasons or R.assess(" ".join(sents)).about_subject
+    about_subject = about_subject or "about_the_subject" in u.reasons
     question, harm = None, []
     for k, part in enumerate(parts, 1):
         if not isinstance(part, dict) or float(part.get("confidence") or 0) < PART_MIN_CONFIDENCE:

@@ -25,4 +25,6 @@ _LOOKUP = {kw: intent for intent, kws in KEYWORDS.items() for kw in kws}
 
 def command_for(text: str) -> Optional[str]:
     """The command intent when the whole message is a service keyword, else None."""
+    if len(text) > 60:              # no keyword is that long: spare a long letter the work
+        return None
     return _LOOKUP.get(normalize(text))

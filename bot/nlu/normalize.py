@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass
 
 # Zero-width and bidi marks that keyboards and copy-paste leave in messages.
@@ -127,6 +128,11 @@ class Token:
     end: int
 
 
+@lru_cache(maxsize=65536)
+def _expand(raw: str) -> tuple[str, ...]:
+    return tuple(_expand_syllable(raw))
+
+
 def _expand_syllable(raw: str) -> list[str]:
     low = raw.lower()
     if low in DIALECT:
@@ -142,12 +148,18 @@ def tokenize(text: str) -> list[Token]:
     """Normalised tokens of ``text`` (which should already be ``clean``ed)."""
     tokens: list[Token] = []
     for m in _WORD.finditer(text):
-        for word in _expand_syllable(m.group()):
+        for word in _expand(m.group()):
             tokens.append(Token(word, m.start(), m.end()))
     return tokens
 
 
+@lru_cache(maxsize=8192)
+def _normalize(text: str) -> str:
+    return " ".join(t.text for t in tokenize(clean(text)))
+
+
 def normalize(text: str) -> str:
     """The folded, expanded form used for features, rules and look-ups: 'Chồng e đánh e!!' →
-    'chong em danh em'."""
-    return " ".join(t.text for t in tokenize(clean(text)))
+    'chong em danh em'. Cached: a long letter's sentences are read alone and in pairs, so the same
+    pieces come back (a pure function of the text; the cache holds no more than 8,192 of them)."""
+    return _normalize(text if isinstance(text, str) else str(text))

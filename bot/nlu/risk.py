@@ -596,6 +596,13 @@ def _raise(result: Assessment, level: str, topic: str, reason: str) -> None:
 _PARTICLE = re.compile(r"(?i)(?:^|(?<=[.!?\n]))\s*(?:dạ|da|vâng|vang|dạ vâng|ừ|ờ|uh|à|a)\s*[.,!…]+")
 
 
+def _about_subject(ctx: _Context, norm: str) -> bool:
+    """A question about the subject, not about a person. A writer who says who they are and what
+    they prepare may quote danger words (a handbook on "bleeding after a beating"); a bare question
+    about the subject may not."""
+    return not ctx.now and (ctx.frame or (ctx.info_like and not _DANGER_WORDS.search(norm)))
+
+
 def assess(text: str, *, normalized: str | None = None, strict_child: bool = False) -> Assessment:
     """Risk the text alone shows. ``text`` is the raw message; ``normalized`` may be passed when
     the caller has it already."""
@@ -626,9 +633,7 @@ def assess(text: str, *, normalized: str | None = None, strict_child: bool = Fal
         result.topic = "child_abuse" if ctx.child_victim else (
             "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
     result.child = ctx.child
-    # a writer who says who they are and what they prepare may quote danger words (a handbook on
-    # "bleeding after a beating"); a bare question about the subject may not
-    result.about_subject = not ctx.now and (ctx.frame or (ctx.info_like and not _DANGER_WORDS.search(norm)))
+    result.about_subject = _about_subject(ctx, norm)
     result.real = ctx.real
     return result
 
@@ -640,21 +645,34 @@ PARTICULAR = re.compile(
     r"|(?:em|con|chau|be|ban) (?:\w+ )?(?:1[0-7]|[1-9]) (?:tuoi|t)\b)")
 
 
+# Up to this length a message of several sentences is one event: its whole reading counts in full
+# ("Con gái tôi 16 tuổi. Nhà trai bắt về làm vợ."); beyond it the whole adds at most medium.
+SHORT_WHOLE = 400
+
+
 def assess_long(text: str, parts: list[str]) -> Assessment:
     """A message of several sentences (``parts``, from ``bot.nlu.segments``): each sentence and
     each pair of neighbouring sentences (for "he" in the next sentence) is read on its own, and the
-    risk is the highest any of them supports. The whole text is read too, but from three sentences
-    on it adds at most ``medium`` (someone is hurt somewhere in the story): across a long letter a
+    risk is the highest any of them supports. The whole text is read too, but beyond SHORT_WHOLE
+    characters it adds at most ``medium`` (someone is hurt somewhere in the story): across a long letter a
     "now" in one sentence and a threat in another, or a child named in one and a beating in
     another, are not one event. A letter about the subject (a talk, a lesson, an essay) counts only
     the sentences that tell of a particular person."""
-    whole = assess(text)
     if len(parts) < 2:
-        return whole
+        return assess(text)
+    text = tidy(text)
+    if _PARTICLE.search(text):
+        text = _PARTICLE.sub(" ", text)
+    norm = normalize(text)
+    ctx = _context(text, norm)           # what the whole letter says (the cues are read per window)
+    whole = Assessment(child=ctx.child, real=ctx.real, about_subject=_about_subject(ctx, norm))
     result = Assessment(child=whole.child, about_subject=whole.about_subject, real=whole.real)
     hits: list[tuple[str, str]] = []
     windows = [(f"s{k}", p) for k, p in enumerate(parts, 1)]
-    windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)]
+    # a pair only where the second sentence names nobody ("Tối qua lại đánh. Đau lắm."): with its
+    # own "em", "chồng", "nó" it is read well enough alone (and letters are long: time matters)
+    windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)
+                if not ANCHOR.search(GENERIC.sub("_", normalize(b)))]
     for name, window in windows:
         a = assess(window, strict_child=True)
         particular = a.real or bool(PARTICULAR.search(normalize(window)))
@@ -664,10 +682,13 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
             a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"   # the letter is about a child
         hits.append((a.risk, a.topic or "domestic_violence"))
         result.reasons.extend(f"{name}:{r}" for r in a.reasons)
-    if whole.risk != "none" and not hits and not (whole.about_subject and not whole.real):
-        level = whole.risk if len(parts) < 3 else ("medium" if whole.risk != "none" else "none")
-        hits.append((level, whole.topic or "domestic_violence"))
-        result.reasons.extend(whole.reasons)
+    short = len(text) <= SHORT_WHOLE
+    if (short or not hits) and not (whole.about_subject and not whole.real):
+        whole = assess(text, strict_child=True)   # costly for a long letter: only when needed
+        if whole.risk != "none":
+            level = whole.risk if short or len(parts) < 3 else "medium"
+            hits.append((level, whole.topic or "domestic_violence"))
+            result.reasons.extend(r for r in whole.reasons if r not in result.reasons)
     if hits:
         result.risk = max_risk(*(r for r, _ in hits))
         top = [t for r, t in hits if r == result.risk]

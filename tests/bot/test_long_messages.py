@@ -58,8 +58,14 @@ def test_a_line_of_despair_inside_a_story_of_abuse_escalates(text):
 
 
 def test_a_now_word_far_from_a_past_threat_is_not_danger_now():
-    text = ("Năm ngoái chồng cũ dọa giết em. Giờ em đã chuyển về nhà mẹ. Em đang đi làm ở Tam Kỳ, "
-            "con em đang học lớp 2. Em muốn hỏi thủ tục đổi họ cho con.")
+    """In a long letter (over SHORT_WHOLE characters) a threat told as past and a "đang" about
+    work, sentences apart, are not one event: high, not imminent."""
+    text = ("Năm ngoái chồng cũ dọa giết em. Giờ em đã chuyển về nhà mẹ ở quê, mẹ em già rồi nhưng vẫn khỏe, "
+            "nhà có mảnh vườn nhỏ trồng rau. Em đang đi làm công nhân may ở Tam Kỳ, lương cũng đủ sống, "
+            "con em đang học lớp 2 ở trường gần nhà, cô giáo rất thương cháu. Cuộc sống tạm ổn rồi chị ạ. "
+            "Em muốn hỏi thủ tục đổi họ cho con thì làm ở đâu, cần giấy tờ gì, có mất phí không, "
+            "và có phải xin chữ ký của bố cháu không, vì em không muốn gặp lại anh ta nữa.")
+    assert len(text) > R.SHORT_WHOLE
     assert R.assess_long(text, sentences(text)).risk == "high"
 
 
