@@ -190,6 +190,14 @@ def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
         return u
     if not ctx.disclosing or u.risk in I.URGENT:
         return u
+    # no rule saw a subject (fear says how the person feels, not what happened)
+    model_only = all(r.startswith("intent:") or r == "fear" for r in u.reasons)
+    if u.risk == "medium" and u.topic != ctx.topic and u.topic in C.VIOLENCE_TOPICS and model_only:
+        # the model alone moved the subject ("em không dám nói với cô giáo" read as violence at
+        # home in a conversation about bullying): the conversation's subject holds
+        u.topic = ctx.topic
+        u.intent = I.DISCLOSURE_FOR_TOPIC.get(ctx.topic, u.intent)
+        u.reasons.append("context:same_subject")
     if C.returns(text):
         u.risk = "high"
         if u.topic not in C.VIOLENCE_TOPICS:

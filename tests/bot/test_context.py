@@ -89,3 +89,12 @@ def test_what_a_reply_asks_comes_from_the_domain_and_the_rules():
     ("chồng em đánh em", None)])
 def test_who_is_writing(text, who):
     assert C.writer(text) == who and C.writer(plain(text)) == who
+
+
+def test_the_model_alone_does_not_move_the_subject_of_a_disclosure():
+    school = {"risk": "medium", "topic": "school_violence"}
+    u = understand("e không dám nói với cô giáo", "disclose_dv", 0.8, context=school)
+    assert u.topic == "school_violence" and u.intent == "disclose_school_violence"
+    # a rule that sees a new subject does move it
+    u = understand("bố em cũng đánh em bằng roi", "disclose_dv", 0.8, context=school)
+    assert u.topic != "school_violence"
