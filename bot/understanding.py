@@ -103,7 +103,9 @@ def _single(text: str, intent: Optional[str], confidence: float, normalized: Opt
     risk = I.max_risk(base, rules.risk)
 
     topic = meta.topic
-    if rules.topic and rules.risk != "none":
+    if rules.generic_topic and topic in C.VIOLENCE_TOPICS:
+        pass     # a letter whose rules only saw "someone is hurt": the model names the subject
+    elif rules.topic and rules.risk != "none":
         if topic in _GENERIC_TOPICS:
             topic = rules.topic
         if rules.topic == "self_harm" and rules.risk == "imminent":
@@ -114,12 +116,17 @@ def _single(text: str, intent: Optional[str], confidence: float, normalized: Opt
     if len(sents) > 1 and rules.risk != "none" and meta.kind == "info":
         # a letter that tells of harm and asks something: the harm is the topic, the question is
         # answered too (the dialogue reads ``question``)
-        question, topic = intent, I.salient(topic, rules.topic) or topic
+        question = intent
+        if not (rules.generic_topic and topic in C.VIOLENCE_TOPICS):
+            topic = (rules.topic if rules.generic_topic else I.salient(topic, rules.topic)) or topic
     if intent is None and rules.risk == "none":
         topic = "out_of_scope"
-    return Understanding(topic=topic, risk=risk, action="answer", intent=_route(intent, meta, topic, risk),
-                         model_intent=model_intent, confidence=round(float(confidence), 4), reasons=reasons,
-                         question=question), rules.about_subject
+    u = Understanding(topic=topic, risk=risk, action="answer", intent=_route(intent, meta, topic, risk),
+                      model_intent=model_intent, confidence=round(float(confidence), 4), reasons=reasons,
+                      question=question)
+    if rules.generic_topic:
+        u.reasons.append("generic_subject")     # the sentences name the subject (_long)
+    return u, rules.about_subject
 
 
 def _route(intent: Optional[str], meta: I.IntentInfo, topic: str, risk: str) -> str:
@@ -169,8 +176,13 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
         meta = I.info(u.intent)
         if meta.kind in ("info", "chitchat", "other"):
             u.intent = I.DISCLOSURE_FOR_TOPIC.get(u.topic, "disclose_dv")
-    elif u.topic in _GENERIC_TOPICS or u.topic in ("legal_aid", "shelter", "health_support"):
+    elif u.topic in _GENERIC_TOPICS or u.topic in ("legal_aid", "shelter", "health_support") \
+            or ("generic_subject" in u.reasons and u.risk == "medium"):
+        # the whole-letter model read no subject, or the rules only saw that someone is hurt:
+        # the subject most sentences tell of
         u.topic = max(set(harm), key=lambda t: (harm.count(t), -I.SALIENCE.index(t)))
+        if I.info(u.intent).kind == "disclosure":
+            u.intent = I.DISCLOSURE_FOR_TOPIC.get(u.topic, u.intent)
     return u
 
 

@@ -67,7 +67,8 @@ CHILD_STRONG = re.compile(
 )
 CHILD_WEAK = re.compile(r"\b(?:con (?:toi|em|minh|tui|gai|trai|ruot|rieng)|chau (?:toi|em|minh|tui|gai|trai|noi|ngoai))\b")
 CHILD = re.compile(f"(?:{CHILD_STRONG.pattern}|{CHILD_WEAK.pattern})")
-PEER = re.compile(r"\b(?:ban cung lop|ban hoc|ban lop|lop ben|hoi dong|bat nat|ban cung truong|dan chi|dan anh|tui ban|may ban|dam ban)\b")
+PEER = re.compile(r"\b(?:ban cung lop|ban hoc|ban lop|lop ben|hoi dong|bat nat|ban cung truong|dan chi|dan anh|tui ban|may ban|dam ban"
+                  r"|ban trong lop|ban trong truong|nhom chat lop|hanh lang|nha ve sinh (?:truong|nam|nu)|san truong|gio ra choi)\b")
 # "con bò" folds like "con bỏ", "con cá" like "con cả": only unambiguous animals, and only as the
 # subject just before the violent word ("con mèo nhà tôi bị đánh ghen")
 ANIMAL = re.compile(r"\b(?:con (?:meo|cho|ga|heo|lon|vit|trau|chuot|khi|cun|ngua|chim)|meo nha|cun|thu cung|gia suc|chuong bo|dan ga)\b")
@@ -130,7 +131,7 @@ DANH = rf"danh(?! {_DANH_NOT}\b)"
 # Folded syllables are ambiguous ("da" = đã/đá/da, "tat" = tát/tắt, "can" = cắn/cần), so short
 # verbs only count with an object or a particle after them.
 _OBJ = "(?:vao|toi|em|tui|minh|con|vo|me|chau|be|chi|nguoi|mat|dau|bung|nguc|lung|ngay|lien tuc|chet)"
-VIOLENCE = (rf"(?:{DANH}|dap(?! (?:xe|chan|lua|de|ung|an))|da {_OBJ}|dam {_OBJ}|tat {_OBJ}|xo day|xo nga|nem (?:do|ghe|chen|bat|dia|coc|{_OBJ})"
+VIOLENCE = (rf"(?:{DANH}|dap(?! (?:xe|chan|lua|de|ung|an))|da {_OBJ}|dam {_OBJ}|tat {_OBJ}|xo day|xo nga|xo {_OBJ} nga|nem (?:do|ghe|chen|bat|dia|coc|{_OBJ})"
             rf"|bi (?:\w+ )?(?:tat|da|dam|can|cao|dap)\b|bop co|chem|cao {_OBJ}|can {_OBJ}|hanh hung|bao hanh|bao luc|dap pha|tat tai|uynh|dam bung|dot (?:nha|nguoi|do)"
             rf"|troi (?:tay|chan|lai)|nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b)|bi giam|bat coc|cuong buc|quang (?:do|noi|chen|bat|ghe)|dap do)")
 KILL_NOT = _alt("thoi gian", "ruoi", "muoi", "gian", "chuot", "ga", "heo", "lon", "vit", "bo", "ca(?! (?:nha|gia dinh|lo|me|con|hai|ba))",
@@ -266,7 +267,9 @@ CUES: tuple[Cue, ...] = (
          r"\b(?:(?:duoi|tong|dong cua|khoa cong|khoa cua)(?: \w+){0,5} (?:ra khoi nha|ra ngoai|ra duong|ra dau ngo|khoi nha)"
          r"(?: \w+){0,12} (?:dem|ban dem|nua dem|khuya|toi nay|dem nay|troi mua|mua to|gio dem|gio toi|khong co cho|khong biet di dau|ngu ngoai)"
          r"|(?:dem|nua dem|khuya|toi nay|dem nay|gio dem)(?: \w+){0,10} (?:duoi|tong)(?: \w+){0,4} (?:ra khoi nha|ra ngoai|ra duong|khoi nha)"
-         r"|(?:khong co cho|khong biet) (?:ngu|o|di dau|ve dau)(?: \w+){0,3} (?:dem nay|toi nay|bay gio|dem)|phai ngu (?:ngoai duong|ngoai hien|o tram|ngoai cong))\b"),
+         r"|(?:khong co cho|khong biet) (?:ngu|o|di dau|ve dau)(?: \w+){0,3} (?:dem nay|toi nay|bay gio|dem)|phai ngu (?:ngoai duong|ngoai hien|o tram|ngoai cong)"
+         # just now: "chồng em vừa đuổi hai mẹ con ra khỏi nhà, khóa cổng"
+         r"|(?:vua|moi|dang) (?:\w+ ){0,2}(?:duoi|tong) (?:\w+ ){0,5}(?:ra khoi nha|ra duong|khoi nha)(?: \w+){0,6} (?:khoa cong|khoa cua|nem|vut|quang))\b"),
     # sextortion and ransom: intimate images or a person held, money demanded
     _cue("sextortion", "high", "online_violence",
          r"\b(?:(?:doa|de doa|neu khong|khong thi|khong la|bat|doi|ep)(?: \w+){0,8} (?:tung|dang|gui|phat tan|up|post|cho ca|chia se)(?: \w+){0,4} (?:clip|anh|hinh|video|phim)"
@@ -390,6 +393,7 @@ class Assessment:
     # model's urgent intents do not count for it (bot.understanding)
     about_subject: bool = False
     real: bool = False        # the writer tells of harm to themselves or to someone close
+    generic_topic: bool = False   # only the generic cues (someone hurt, afraid) spoke: no subject
 
 
 def _anchor_near(text: str, start: int, end: int, passive: bool, window: int = 60) -> bool:
@@ -576,9 +580,9 @@ def _graded(cue: Cue, m: re.Match | _Span, ctx: _Context) -> tuple[str, str]:
         level, topic = "high", "child_abuse"  # an adult hurting a child is child abuse: high
     if cue.name == "sexual_violence" and ctx.child:
         topic = "child_abuse"
-    if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) \
+    if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) and not PEER.search(norm) \
             and re.search(r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
-        level, topic = "high", "child_abuse"  # sextortion of a child
+        level, topic = "high", "child_abuse"  # sextortion of a child (classmates' pictures are bullying)
     if cue.name == "harassment" and CHILD_STRONG.search(norm):
         level, topic = "high", "child_abuse"  # an adult touching a child is abuse, not harassment
     return level, topic
@@ -650,6 +654,9 @@ PARTICULAR = re.compile(
 SHORT_WHOLE = 400
 
 
+GENERIC_CUES = frozenset({"violence", "fear"})
+
+
 def assess_long(text: str, parts: list[str]) -> Assessment:
     """A message of several sentences (``parts``, from ``bot.nlu.segments``): each sentence and
     each pair of neighbouring sentences (for "he" in the next sentence) is read on its own, and the
@@ -680,17 +687,23 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
             continue
         if whole.child and a.topic in ("sexual_harassment", "sexual_violence") and CHILD_STRONG.search(normalize(text)):
             a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"   # the letter is about a child
-        hits.append((a.risk, a.topic or "domestic_violence"))
+        # "violence" and "fear" say someone is hurt or afraid, not what the subject is
+        subject = None if set(a.reasons) <= GENERIC_CUES and a.topic == "domestic_violence" else (a.topic or None)
+        hits.append((a.risk, subject))
         result.reasons.extend(f"{name}:{r}" for r in a.reasons)
     short = len(text) <= SHORT_WHOLE
     if (short or not hits) and not (whole.about_subject and not whole.real):
         whole = assess(text, strict_child=True)   # costly for a long letter: only when needed
         if whole.risk != "none":
             level = whole.risk if short or len(parts) < 3 else "medium"
-            hits.append((level, whole.topic or "domestic_violence"))
+            generic = set(whole.reasons) <= GENERIC_CUES and whole.topic == "domestic_violence"
+            hits.append((level, None if generic else (whole.topic or None)))
             result.reasons.extend(r for r in whole.reasons if r not in result.reasons)
     if hits:
         result.risk = max_risk(*(r for r, _ in hits))
-        top = [t for r, t in hits if r == result.risk]
-        result.topic = min(top, key=lambda t: _SALIENCE.index(t) if t in _SALIENCE else len(_SALIENCE))
+        top = [t for r, t in hits if r == result.risk and t] or [t for r, t in hits if t]
+        if top:
+            result.topic = min(top, key=lambda t: _SALIENCE.index(t) if t in _SALIENCE else len(_SALIENCE))
+        else:
+            result.topic, result.generic_topic = "domestic_violence", True
     return result

@@ -108,3 +108,19 @@ def test_language():
     assert is_english("hello, I need help, my husband hits me") and language("where can I go in Da Nang") == "en"
     assert language("chong em danh em") == "vi" and language("ok") is None
     assert not is_english("em bi chong danh, help me")
+
+
+@pytest.mark.parametrize("text", both("Chồng em vừa đuổi hai mẹ con ra khỏi nhà, khóa cổng, ném theo cái túi đồ."))
+def test_just_thrown_out_of_the_house_is_high(text):
+    assert R.assess(text).risk in ("high", "imminent")
+
+
+def test_when_the_rules_only_see_that_someone_is_hurt_the_sentences_name_the_subject():
+    text = ("Em là học sinh lớp 9, năm nay 14 tuổi. Mấy bạn trong lớp lập nhóm chat không có em. "
+            "Tụi nó lấy hình em ghép vào mặt con vật rồi gửi cả lớp. Hôm qua tụi nó còn xô em ngã ở hành lang. "
+            "Em không dám đi học nữa, em phải làm sao ạ?")
+    parts = [{"intent": "inform_self", "confidence": 0.9}, {"intent": "disclose_school_violence", "confidence": 0.8},
+             {"intent": "disclose_online_violence", "confidence": 0.7}, {"intent": "disclose_school_violence", "confidence": 0.8},
+             {"intent": "ask_school_violence", "confidence": 0.6}]
+    u = understand(text, "disclose_dv", 0.6, parts=parts)
+    assert u.risk != "none" and u.topic == "school_violence", u
