@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 # understand" (a guess that is a disclosure or a crisis is never taken from here: the rules decide).
 FALLBACK_INFO_MIN = 0.35
 
+# The sentence model reads at most this many sentences of a message (the rules read them all).
+MAX_PARTS = 40
+
 # Messages are understood from their start: a 10,000-character paste is kept by the gateway,
 # but the model reads the first part (the risk rules read all of it).
 MAX_NLU_CHARS = 1500
@@ -248,7 +251,9 @@ class SentenceReader(GraphComponent):
         for message in messages:
             parts = sentences(message.get(TEXT) or "")
             if len(parts) > 1:
-                message.set("parts", self.read(parts), add_to_output=True)
+                # every sentence is read by the rules; the model reads the first MAX_PARTS
+                read = self.read(parts[:MAX_PARTS])
+                message.set("parts", read + [None] * (len(parts) - len(read)), add_to_output=True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -15,9 +15,6 @@ import re
 _END = re.compile(r"(?<=[.!?…;])\s+|\n+|\s+-\s+|(?<=[.!?])(?=[A-ZÀ-Ỹa-zà-ỹ])")
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 MIN_WORDS = 3
-# A 10,000-character paste is kept whole by the gateway; its first 40 sentences are read part by
-# part (the rules read all of it).
-MAX_SENTENCES = 40
 
 
 def sentences(text: str) -> list[str]:
@@ -35,7 +32,7 @@ def sentences(text: str) -> list[str]:
             out[-1] = f"{out[-1]} {piece}"
         else:
             out.append(piece)
-    return out[:MAX_SENTENCES]
+    return out
 
 
 def is_long(text: str) -> bool:

@@ -62,7 +62,8 @@ def test_escalation_reaches_gateway_without_message_text(gateway):
     d = CollectingDispatcher()
     events = A.ActionEscalate().run(d, tracker(slots={"locality": "nui_thanh"}), {})
     assert [m["response"] for m in d.messages] == ["utter_escalated"]
-    assert events == [{"event": "slot", "timestamp": None, "name": "escalated", "value": True}]
+    assert events == [{"event": "slot", "timestamp": None, "name": "escalated", "value": True},
+                      {"event": "slot", "timestamp": None, "name": "offer", "value": "accepted"}]
     path, headers, body = gateway.requests[0]
     assert path == "/api/v1/escalations"
     assert headers["Authorization"] == "Bearer s3cret"
