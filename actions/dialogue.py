@@ -22,6 +22,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.context import rule_replies
 from bot.intents import DISCLOSURE_FOR_TOPIC
 
 EMPATHY = {
@@ -40,16 +41,10 @@ LISTENING = ("utter_listening", "utter_listening_more")
 def answers() -> Dict[str, str]:
     """Information intent → the response its rule answers with (data/dialogue/rules.yml), so a
     question inside a disclosure gets the same answer as on its own."""
-    import yaml
-
-    from bot import paths
-
     table: Dict[str, str] = {}
-    for f in sorted(paths.DIALOGUE_DATA.glob("*.yml")):
-        for rule in (yaml.safe_load(f.read_text("utf-8")) or {}).get("rules") or []:
-            steps = rule.get("steps") or []
-            if len(steps) >= 2 and "intent" in steps[0] and str(steps[1].get("action", "")).startswith("utter_"):
-                table.setdefault(steps[0]["intent"], steps[1]["action"])
+    for intent, actions in rule_replies():
+        if actions and actions[0].startswith("utter_"):
+            table.setdefault(intent, actions[0])
     return table
 
 

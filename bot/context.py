@@ -122,6 +122,30 @@ def now(text: str) -> bool:
 
 # --- what a reply asks: declared by the responses, reached through the rules --------------------
 @lru_cache(maxsize=1)
+def rule_replies() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(intent, the actions its rule runs) for every unconditioned rule that starts with an
+    intent, in file order (data/dialogue/*.yml)."""
+    import yaml
+
+    from bot import paths
+
+    out = []
+    for f in sorted(paths.DIALOGUE_DATA.glob("*.yml")):
+        for rule in (yaml.safe_load(f.read_text("utf-8")) or {}).get("rules") or []:
+            steps = rule.get("steps") or []
+            if not steps or "intent" not in steps[0] or rule.get("condition"):
+                continue
+            actions = []
+            for step in steps[1:]:
+                if "intent" in step:
+                    break
+                if step.get("action"):
+                    actions.append(step["action"])
+            out.append((steps[0]["intent"], tuple(actions)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
 def _asks_table() -> dict[str, Optional[str]]:
     """Dialogue intent → the question its rule's last asking response asks (None: asks nothing).
     Built from ``custom.asks`` in the domain's responses and the rules that follow each intent."""
@@ -138,19 +162,9 @@ def _asks_table() -> dict[str, Optional[str]]:
                 if a in ASKS:
                     asks[name] = a
     table: dict[str, Optional[str]] = {}
-    for f in sorted(paths.DIALOGUE_DATA.glob("*.yml")):
-        data = yaml.safe_load(f.read_text("utf-8")) or {}
-        for rule in data.get("rules") or []:
-            steps = rule.get("steps") or []
-            if not steps or "intent" not in steps[0] or rule.get("condition"):
-                continue
-            asked = None
-            for step in steps[1:]:
-                if "intent" in step:
-                    break
-                if step.get("action") in asks:
-                    asked = asks[step["action"]]
-            table.setdefault(steps[0]["intent"], asked)
+    for intent, actions in rule_replies():
+        asked = [asks[a] for a in actions if a in asks]
+        table.setdefault(intent, asked[-1] if asked else None)
     return table
 
 

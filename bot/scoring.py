@@ -22,20 +22,18 @@ same ``Classifier`` as ``helpline classify``.
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
+
+from bot.nlu.normalize import strip_diacritics
 
 URGENT = frozenset({"high", "imminent"})
 HARM = frozenset({"medium", "high", "imminent"})
 
 
-def plain(text: str) -> str:
-    """The text as typed without diacritics."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    return unicodedata.normalize("NFC", "".join(
-        ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch)))
+# the text as typed without diacritics
+plain = strip_diacritics
 
 
 def load(path: Path) -> list[dict]:

@@ -9,7 +9,8 @@ and common English words make up a good part of it; mixed Vietnamese-English sta
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from bot.nlu.normalize import has_diacritics
 
 _TOKENS = re.compile(r"[a-z']+")
 # Frequent English words that are not also frequent unaccented Vietnamese syllables ("me" is mẹ,
@@ -36,12 +37,8 @@ duoc nha ve di ma thi la va nhung cung rat qua hay da se muon biet giup oi a ah 
 _PLACES = re.compile(r"\b(?:da nang|danang|hoi an|tam ky|quang nam|nui thanh|dien ban|an thuong|my khe|son tra|hai chau)\b")
 
 
-def has_vietnamese_marks(text: str) -> bool:
-    return "đ" in text.lower() or any(unicodedata.combining(ch) for ch in unicodedata.normalize("NFD", text))
-
-
 def is_english(text: str) -> bool:
-    if not text or has_vietnamese_marks(text):
+    if not text or has_diacritics(text):
         return False
     words = _TOKENS.findall(_PLACES.sub(" ", text.lower()))
     if len(words) < 2:
@@ -56,7 +53,7 @@ def is_vietnamese(text: str) -> bool:
     switches back to Vietnamese. Short or unclear messages ("ok") leave the language as it was."""
     if not text:
         return False
-    if has_vietnamese_marks(text):
+    if has_diacritics(text):
         return True
     words = _TOKENS.findall(text.lower())
     vi = sum(w in _VI for w in words)
