@@ -130,6 +130,7 @@ class Locator:
     def __init__(self, index: dict[tuple[str, ...], _Entry], districts_of: dict[str, str]):
         self.index = {k: v for k, v in index.items() if k}
         self.max_len = max((len(k) for k in self.index), default=1)
+        self.firsts = frozenset(k[0] for k in self.index)   # most words start no name: one look
         self.districts_of = districts_of          # unit id -> district id
 
     @classmethod
@@ -193,13 +194,18 @@ class Locator:
         return cls(index, dict(data.get("districts_of") or {}))
 
     # --- matching ----------------------------------------------------------------------------
-    def locate(self, text: str) -> list[Match]:
-        cleaned = clean(text or "")
-        toks = tokenize(cleaned)
+    def locate(self, text: str, toks: Optional[list] = None) -> list[Match]:
+        """Places in ``text``; ``toks`` are its tokens when the caller has them (``text`` is then
+        already cleaned)."""
+        cleaned = clean(text or "") if toks is None else text
+        toks = tokenize(cleaned) if toks is None else toks
         words = [t.text for t in toks]
         out: list[Match] = []
         i = 0
         while i < len(words):
+            if words[i] not in self.firsts:
+                i += 1
+                continue
             for n in range(min(self.max_len, len(words) - i), 0, -1):
                 e = self.index.get(tuple(words[i:i + n]))
                 if e is None or e.needs_cue and not self._cued(words, i):

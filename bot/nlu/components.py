@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
@@ -41,9 +44,11 @@ FALLBACK_INFO_MIN = 0.35
 # The sentence model reads at most this many sentences of a message (the rules read them all).
 MAX_PARTS = 40
 
-# Messages are understood from their start: a 10,000-character paste is kept by the gateway,
-# but the model reads the first part (the risk rules read all of it).
-MAX_NLU_CHARS = 1500
+# DIET reads a long message's beginning and its end (where the question and "tonight" are): a
+# 10,000-character paste is kept by the gateway and read in full by the rules and, sentence by
+# sentence, by the SentenceReader; the whole-message model needs only its gist (docs/nlu.md).
+NLU_HEAD_CHARS = int(os.environ.get("HELPLINE_NLU_HEAD", 900))
+NLU_TAIL_CHARS = int(os.environ.get("HELPLINE_NLU_TAIL", 300))
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -83,10 +88,13 @@ class VietnameseTokenizer(Tokenizer):
 
     def tokenize(self, message: Message, attribute: Text) -> List[RasaToken]:
         raw = message.get(attribute) or ""
-        text = N.clean(raw)[:MAX_NLU_CHARS] if attribute == TEXT else N.clean(raw)
+        text = N.clean(raw)
         tokens = self._segment(text) if self._segmenter else [
             RasaToken(t.text, t.start, t.end) for t in N.tokenize(text)
         ]
+        if attribute == TEXT and len(text) > NLU_HEAD_CHARS + NLU_TAIL_CHARS:
+            tail = len(text) - NLU_TAIL_CHARS
+            tokens = [t for t in tokens if t.end <= NLU_HEAD_CHARS or t.start >= tail]
         if not tokens:
             tokens = [RasaToken("empty", 0, 0)]
         return self._apply_token_pattern(tokens)
@@ -233,7 +241,7 @@ class SentenceReader(GraphComponent):
                 model = pickle.loads((Path(path) / cls.FILE).read_bytes())   # our own model file
         except (ValueError, FileNotFoundError):
             model = None
-        return cls(config, model_storage, resource, model)
+        return cls(config, model_storage, resource, _column_major(model))
 
     def read(self, parts: List[str]) -> List[Dict[Text, Any]]:
         """Intent and probability of each sentence."""
@@ -258,6 +266,49 @@ class SentenceReader(GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+def _column_major(model):
+    """Two changes that keep every result and make a long letter cheaper to read: the regression's
+    weights stored column by column (scipy multiplies the sparse features by ``coef_.T`` and would
+    otherwise copy the whole matrix, ~7 MB, for every message), and the character n-grams of each
+    word remembered (a letter repeats the same few thousand syllables)."""
+    import numpy as np
+
+    if model is None:
+        return model
+    if hasattr(model[-1], "coef_"):
+        model[-1].coef_ = np.asfortranarray(model[-1].coef_)
+    for _, vectorizer in getattr(model[0], "transformer_list", []):
+        if getattr(vectorizer, "analyzer", None) == "char_wb":
+            vectorizer._char_wb_ngrams = partial(_char_wb, ngram_range=tuple(vectorizer.ngram_range))
+    return model
+
+
+_SPACES = re.compile(r"\s\s+")
+
+
+def _char_wb(text: str, ngram_range: tuple) -> list:
+    """scikit-learn's ``char_wb`` n-grams (the same list, in the same order), word by word."""
+    out: list = []
+    for word in _SPACES.sub(" ", text).split():
+        out.extend(_word_char_ngrams(word, *ngram_range))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _word_char_ngrams(word: str, min_n: int, max_n: int) -> tuple:
+    w = f" {word} "
+    grams = []
+    for n in range(min_n, max_n + 1):
+        offset = 0
+        grams.append(w[:n])
+        while offset + n < len(w):
+            offset += 1
+            grams.append(w[offset:offset + n])
+        if offset == 0:  # a short word counts once
+            break
+    return tuple(grams)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)

@@ -48,6 +48,7 @@ class Gazetteer:
     def __init__(self, phrases: dict[tuple[str, ...], tuple[str, str]], places: Locator | None = None):
         self.phrases = {k: v for k, v in phrases.items() if k}
         self.max_len = max((len(k) for k in self.phrases), default=1)
+        self.firsts = frozenset(k[0] for k in self.phrases)   # most words start no phrase: one look
         self.places = places
 
     @classmethod
@@ -81,21 +82,23 @@ class Gazetteer:
         toks = tokenize(cleaned)
         words = [t.text for t in toks]
         found: list[Found] = []
-        taken: set[int] = set()
-        for m in (self.places.locate(cleaned) if self.places else []):
+        taken = [False] * len(words)
+        for m in (self.places.locate(cleaned, toks) if self.places else []):
             # a district is certain even when the words are ambiguous between it and a unit
             if m.district:
                 found.append(Found("locality", m.district, m.start, m.end, m.text))
             if m.unit:
                 found.append(Found("commune", m.unit, m.start, m.end, m.text))
-            taken |= {j for j, t in enumerate(toks) if t.start >= m.start and t.end <= m.end}
+            for j, t in enumerate(toks):
+                if t.start >= m.start and t.end <= m.end:
+                    taken[j] = True
         i = 0
         while i < len(words):
-            if i in taken:
+            if taken[i] or words[i] not in self.firsts:
                 i += 1
                 continue
             for n in range(min(self.max_len, len(words) - i), 0, -1):
-                if taken & set(range(i, i + n)):
+                if any(taken[i:i + n]):
                     continue
                 hit = self.phrases.get(tuple(words[i:i + n]))
                 if hit:

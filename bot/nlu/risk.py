@@ -21,8 +21,11 @@ How a rule decides, in words:
 from __future__ import annotations
 
 import re
+import sre_constants as _sre_constants   # the pattern parser of the standard library (Python 3.10)
+import sre_parse as _sre_parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bot.intents import SALIENCE as _SALIENCE
 from bot.intents import max_risk, risk_rank
@@ -149,10 +152,59 @@ class Cue:
     pattern: re.Pattern
     anchored: bool = True     # needs a person in the message
     negatable: bool = True    # "không bị đánh" does not count
+    # the same pattern with "^" and "$" at every line: the clauses of a message, joined by "\n",
+    # are read in one pass (no cue matches a line break, so no match spans two clauses)
+    lines: re.Pattern | None = None
+
+
+    # words of which every match contains one (from the pattern itself): a text with none of them
+    # is not searched (most sentences of a long letter hold no cue)
+    needs: tuple[str, ...] | None = None
+
+    def absent(self, norm: str) -> bool:
+        return self.needs is not None and not any(word in norm for word in self.needs)
 
 
 def _cue(name, level, topic, regex, anchored=True, negatable=True):
-    return Cue(name, level, topic, re.compile(regex), anchored, negatable)
+    return Cue(name, level, topic, re.compile(regex), anchored, negatable, re.compile(regex, re.M), _needs(regex))
+
+
+def _needs(regex: str) -> tuple[str, ...] | None:
+    """Literal strings one of which every match of ``regex`` contains, read from its parse tree
+    (None when some match may contain no literal). A superset test: it never skips a match."""
+    found = _required(_sre_parse.parse(regex))
+    if not found:
+        return None
+    return tuple(sorted(w for w in found if not any(o != w and o in w for o in found)))
+
+
+def _required(items) -> set[str] | None:
+    C = _sre_constants
+    options, run = [], ""
+    for op, av in items:
+        if op is C.LITERAL:
+            run += chr(av)
+            continue
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            continue       # zero-width: the letters on either side are next to each other
+        if run:
+            options.append({run})
+            run = ""
+        if op is C.SUBPATTERN:
+            found = _required(av[-1])
+        elif op is C.BRANCH:
+            branches = [_required(b) for b in av[1]]
+            found = None if any(not b for b in branches) else set().union(*branches)
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
+            found = _required(av[2])
+        else:
+            found = None
+        if found:
+            options.append(found)
+    if run:
+        options.append({run})
+    # the most telling option: the longest shortest word, then the fewest words
+    return max(options, key=lambda o: (min(map(len, o)), -len(o))) if options else None
 
 
 CUES: tuple[Cue, ...] = (
@@ -407,23 +459,84 @@ def _anchor_near(text: str, start: int, end: int, passive: bool, window: int = 6
     return bool(ANCHOR.search(before) or ANCHOR.search(after) or ANCHOR.search(text[start:end]))
 
 
-@dataclass(frozen=True)
 class _Context:
-    """What the whole message says, computed once and shared by every cue."""
+    """What the whole message says, shared by every cue. The text's pieces are computed at once;
+    what needs more reading (who is hurt, is it now, is it a question about the subject) only when
+    a cue has matched: most sentences of a long letter match none."""
 
-    norm: str
-    lowered: str
-    clauses: list[str]
-    clause_starts: tuple[int, ...] | None     # where each clause begins in norm
-    passive: bool     # a clause opens with "bị": a person is hurt (not enough to outweigh fiction)
-    animal: bool
-    media: bool       # fiction or sport, unless someone says it happens to them
-    info_like: bool   # a question about the subject, not a disclosure
-    real: bool        # the writer says it happens to them or to someone close
-    frame: bool       # the writer says who they are and what they prepare (ROLE_FRAME)
-    child: bool
-    child_victim: bool
-    now: bool
+    def __init__(self, text: str, norm: str, strict_child: bool = False) -> None:
+        self.text, self.norm, self.strict_child = text, norm, strict_child
+        self.clauses = [normalize(part) for part in _CLAUSE.split(text)] if text else [norm]   # before clean: it drops "\n"
+        self.clause_starts = _clause_starts(norm, self.clauses)    # where each clause begins in norm
+        self.lines = "\n".join(c for c in self.clauses if c)       # same offsets as norm when clause_starts is set
+
+    @cached_property
+    def lowered(self) -> str:
+        return clean(self.text).lower() if self.text else ""
+
+    @cached_property
+    def _masked(self) -> str:
+        return GENERIC.sub("_", self.norm)
+
+    @cached_property
+    def passive(self) -> bool:
+        """A clause opens with "bị": a person is hurt (not enough to outweigh fiction)."""
+        return any(START_PASSIVE.search(c) for c in [self.norm, *self.clauses])
+
+    @cached_property
+    def _says(self) -> bool:
+        return bool(START_PASSIVE.search(self.norm) or VICTIM_SAYS.search(self._masked))
+
+    @cached_property
+    def frame(self) -> bool:
+        """The writer says who they are and what they prepare (ROLE_FRAME)."""
+        return bool(ROLE_FRAME.search(self.norm) and TASK.search(self.norm))
+
+    @cached_property
+    def real(self) -> bool:
+        """The writer says it happens to them or to someone close."""
+        norm = self.norm
+        return self._says or bool(FRIEND_REPORT.search(norm) or (SELF_INTENT.search(norm) and not self.frame))
+
+    @cached_property
+    def info_like(self) -> bool:
+        """A question about the subject, not a disclosure."""
+        norm = self.norm
+        info = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)
+                    or PENALTY_Q.search(norm)) or self.frame
+        return info and not self.real
+
+    @cached_property
+    def animal(self) -> bool:
+        return bool(ANIMAL.search(self.norm))
+
+    @cached_property
+    def media(self) -> bool:
+        """Fiction or sport, unless someone says it happens to them."""
+        norm = self.norm
+        return (bool(MEDIA.search(norm)) and not (self._says or CHILD_STRONG.search(norm))) or (
+            bool(HEARSAY.search(norm)) and not self._says)
+
+    @cached_property
+    def child(self) -> bool:
+        return bool(CHILD.search(self.norm))
+
+    @cached_property
+    def child_victim(self) -> bool:
+        norm = self.norm
+        strong_child = CHILD_STRONG.search(norm)
+        return self.child and bool(
+            re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
+            or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
+            or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
+            # a particular child is named and no adult says "I was …" before it (not in a part of a
+            # long letter: "có hai đứa nhỏ" in one sentence is not the one hurt in the next)
+            or (strong_child and not self.strict_child and not re.search(
+                r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b", norm[:strong_child.start()])))
+
+    @cached_property
+    def now(self) -> bool:
+        return _now(self.text, self.norm)
 
 
 _DANGER_WORDS = re.compile(rf"\b(?:{KILL}|dao|rua|sung|ma tau|axit|xang|cuu|chet|mau|nhot|bat coc|113|115)\b")
@@ -472,42 +585,6 @@ _AMBIGUOUS_NOW = {
 }
 
 
-def _context(text: str, norm: str, strict_child: bool = False) -> _Context:
-    masked = GENERIC.sub("_", norm)
-    clauses = [normalize(part) for part in _CLAUSE.split(text)] if text else [norm]   # before clean: it drops "\n"
-    passive = any(START_PASSIVE.search(c) for c in [norm, *clauses])
-    says = bool(START_PASSIVE.search(norm) or VICTIM_SAYS.search(masked))
-    frame = bool(ROLE_FRAME.search(norm) and TASK.search(norm))
-    real = says or bool(FRIEND_REPORT.search(norm) or (SELF_INTENT.search(norm) and not frame))
-    info = bool((INFO_START.search(norm) and INFO_WORDS.search(norm)) or INFO_STRONG.search(norm)
-                or PENALTY_Q.search(norm)) or frame
-    child = bool(CHILD.search(norm))
-    strong_child = CHILD_STRONG.search(norm)
-    child_victim = child and bool(
-        re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
-        or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
-        or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
-        # a particular child is named and no adult says "I was …" before it (not in a part of a
-        # long letter: "có hai đứa nhỏ" in one sentence is not the one hurt in the next)
-        or (strong_child and not strict_child and not re.search(r"\b(?:toi|em|tui|minh|me|ba) (?:\w+ ){0,2}bi\b",
-                                           norm[:strong_child.start()])))
-    return _Context(
-        norm=norm,
-        lowered=clean(text).lower() if text else "",
-        clauses=clauses,
-        clause_starts=_clause_starts(norm, clauses),
-        passive=passive,
-        animal=bool(ANIMAL.search(norm)),
-        media=(bool(MEDIA.search(norm)) and not (says or strong_child)) or (bool(HEARSAY.search(norm)) and not says),
-        info_like=info and not real,
-        real=real,
-        frame=frame,
-        child=child,
-        child_victim=child_victim,
-        now=_now(text, norm),
-    )
-
-
 @dataclass(frozen=True)
 class _Span:
     """A cue found in one clause, placed in the whole normalised message."""
@@ -528,15 +605,16 @@ def _matches(cue: Cue, ctx: _Context) -> Iterator[re.Match | _Span]:
     undone by the next ("Bố đánh. Có ai không?" is not "đánh cờ", "Xin chào. Cứu!" is a cry for
     help). "muốn chết" counts only at the start of a clause or after a subject ("mệt quá, muốn
     chết"), not as an exaggeration inside one ("nóng muốn chết"), so only clauses for it."""
+    if cue.absent(ctx.norm) and (ctx.clause_starts is not None or all(cue.absent(c) for c in ctx.clauses)):
+        return
     if cue.name != "want_to_die":
         yield from cue.pattern.finditer(ctx.norm)
     if ctx.clause_starts is None:
         if cue.name == "want_to_die":
             yield from (m for clause in ctx.clauses for m in cue.pattern.finditer(clause))
     elif cue.name == "want_to_die" or len(ctx.clause_starts) > 1:
-        for at, clause in zip(ctx.clause_starts, [c for c in ctx.clauses if c]):
-            for m in cue.pattern.finditer(clause):
-                yield _Span(at + m.start(), at + m.end(), ctx.norm)
+        for m in cue.lines.finditer(ctx.lines):      # every clause alone, in one pass
+            yield _Span(m.start(), m.end(), ctx.norm)
 
 
 def _ignored(cue: Cue, m: re.Match | _Span, ctx: _Context) -> bool:
@@ -607,9 +685,11 @@ def _about_subject(ctx: _Context, norm: str) -> bool:
     return not ctx.now and (ctx.frame or (ctx.info_like and not _DANGER_WORDS.search(norm)))
 
 
-def assess(text: str, *, normalized: str | None = None, strict_child: bool = False) -> Assessment:
+def assess(text: str, *, normalized: str | None = None, strict_child: bool = False,
+           summary: bool = True) -> Assessment:
     """Risk the text alone shows. ``text`` is the raw message; ``normalized`` may be passed when
-    the caller has it already."""
+    the caller has it already. With ``summary=False`` (a sentence of a long letter) ``child``,
+    ``about_subject`` and ``real`` are only filled in when the text shows a risk."""
     text = tidy(text) if text else text
     if text and _PARTICLE.search(text):
         text, normalized = _PARTICLE.sub(" ", text), None
@@ -617,7 +697,7 @@ def assess(text: str, *, normalized: str | None = None, strict_child: bool = Fal
     result = Assessment()
     if not norm:
         return result
-    ctx = _context(text, norm, strict_child)
+    ctx = _Context(text, norm, strict_child)
     english = is_english(text)
     for cue in () if english else CUES:
         for m in _matches(cue, ctx):
@@ -636,9 +716,10 @@ def assess(text: str, *, normalized: str | None = None, strict_child: bool = Fal
         # otherwise the usual case, violence at home
         result.topic = "child_abuse" if ctx.child_victim else (
             "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
-    result.child = ctx.child
-    result.about_subject = _about_subject(ctx, norm)
-    result.real = ctx.real
+    if summary or result.risk != "none":
+        result.child = ctx.child
+        result.about_subject = _about_subject(ctx, norm)
+        result.real = ctx.real
     return result
 
 
@@ -671,7 +752,7 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
     if _PARTICLE.search(text):
         text = _PARTICLE.sub(" ", text)
     norm = normalize(text)
-    ctx = _context(text, norm)           # what the whole letter says (the cues are read per window)
+    ctx = _Context(text, norm)           # what the whole letter says (the cues are read per window)
     whole = Assessment(child=ctx.child, real=ctx.real, about_subject=_about_subject(ctx, norm))
     result = Assessment(child=whole.child, about_subject=whole.about_subject, real=whole.real)
     hits: list[tuple[str, str]] = []
@@ -681,7 +762,7 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
     windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)
                 if not ANCHOR.search(GENERIC.sub("_", normalize(b)))]
     for name, window in windows:
-        a = assess(window, strict_child=True)
+        a = assess(window, strict_child=True, summary=False)
         particular = a.real or bool(PARTICULAR.search(normalize(window)))
         if a.risk == "none" or (whole.about_subject and not particular and a.topic != "self_harm"):
             continue
