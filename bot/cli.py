@@ -85,7 +85,15 @@ def cmd_classify(args) -> int:
 
 # --- train ----------------------------------------------------------------------------------
 def is_stale(model: Path | None) -> bool:
-    return model is None or model.stat().st_mtime < paths.newest_mtime(paths.TRAINING_INPUTS)
+    """Missing, older than one of its inputs, or trained on another set of input files."""
+    if model is None or model.stat().st_mtime < paths.newest_mtime(paths.TRAINING_INPUTS):
+        return True
+    manifest = _manifest(model)
+    return not manifest.exists() or manifest.read_text("utf-8").splitlines() != paths.input_files(paths.TRAINING_INPUTS)
+
+
+def _manifest(model: Path) -> Path:
+    return model.with_name(model.name.replace(".tar.gz", "") + ".inputs")
 
 
 def cmd_train(args) -> int:
@@ -100,7 +108,13 @@ def cmd_train(args) -> int:
            "--out", str(args.out or paths.MODELS), "--fixed-model-name", args.name or paths.MODEL_NAME,
            "--force"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
-    return subprocess.call(cmd, cwd=paths.ROOT, env=env)
+    files = paths.input_files(paths.TRAINING_INPUTS)      # as they were when training began
+    rc = subprocess.call(cmd, cwd=paths.ROOT, env=env)
+    if rc == 0:
+        _manifest(model if args.out is None and args.name is None else
+                  Path(args.out or paths.MODELS) / f"{args.name or paths.MODEL_NAME}.tar.gz").write_text(
+            "\n".join(files) + "\n", "utf-8")
+    return rc
 
 
 # --- chat / run -----------------------------------------------------------------------------

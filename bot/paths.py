@@ -24,6 +24,17 @@ TRAINING_INPUTS = [CONFIG, DOMAIN, NLU_DATA, DIALOGUE_DATA, KB / "localities.yml
                    ROOT / "bot" / "nlu" / "gazetteer.py", ROOT / "bot" / "kb" / "places.py"]
 
 
+def input_files(paths) -> list[str]:
+    """The files under ``paths``, relative to the project, sorted: a file removed from the
+    training data makes the model stale as much as a file changed."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p] if p.exists() else []
+        out += [str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in files]
+    return sorted(out)
+
+
 def newest_mtime(paths) -> float:
     latest = 0.0
     for p in paths:

@@ -34,5 +34,12 @@ def test_model_is_stale_when_training_data_is_newer(tmp_path):
     assert cli.is_stale(model)
     new = time.time() + 10
     os.utime(model, (new, new))
+    assert cli.is_stale(model)                  # no record of the files it was trained on
+    files = paths.input_files(paths.TRAINING_INPUTS)
+    assert "data/nlu/coverage.yml" in files and "bot/config.yml" in files
+    (tmp_path / "m.inputs").write_text("\n".join(files) + "\n", "utf-8")
     assert not cli.is_stale(model)
+    # a training file removed since (or added) makes it stale, whatever the times say
+    (tmp_path / "m.inputs").write_text("\n".join(files + ["data/nlu/removed_since.yml"]) + "\n", "utf-8")
+    assert cli.is_stale(model)
     assert cli.is_stale(None)
