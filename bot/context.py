@@ -108,6 +108,19 @@ def short_answer(text: str) -> Optional[str]:
     return None
 
 
+# said in so many words, with or without a question before it
+_SAYS_UNSAFE = re.compile(r"^(?:(?:da|vang|alo|oi|chi oi|anh oi|ad oi|thi|that ra) )*(?:khong|chua|chang) (?:duoc |con )?an toan\b"
+                          r"|\b(?:em|toi|tui|minh|tao|con|chau) (?:dang |thay |cam thay |van |hien )?(?:khong|chua|chang) (?:duoc |con )?an toan\b"
+                          r"|\b(?:i am|i m|im|i feel) not safe\b|^not safe\b")
+
+
+def says_unsafe(text: str) -> bool:
+    """"không an toàn", "em không an toàn", "I'm not safe": the person says they are not safe (not
+    "ở nhà không an toàn nữa", which asks for a place to stay)."""
+    norm = normalize(text)
+    return bool(_SAYS_UNSAFE.search(norm)) and not re.search(r"\b(?:co|liệu|lieu) (?:\w+ ){0,4}an toan (?:khong|ko|k)\b", norm)
+
+
 def not_safe(text: str) -> bool:
     return bool(_NOT_SAFE.search(normalize(text)))
 

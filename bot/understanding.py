@@ -14,6 +14,7 @@ intent (empathy, services, an offer of a counsellor). The model intent is kept f
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -189,7 +190,16 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
 def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
     """The message read in its conversation (``bot.context``)."""
     answer = C.short_answer(text)
-    if ctx.asked == "safe_now" and u.risk not in I.URGENT and (answer == "no" or C.not_safe(text)):
+    model_only = all(r.startswith("intent:") or r in ("fear", "model_imminent_below_threshold") for r in u.reasons)
+    opening = C.short_answer(re.split(r"[,.;!?]", text, maxsplit=1)[0]) if ctx.asked == "safe_now" else None
+    if ctx.asked == "safe_now" and "yes" in (answer, opening) and u.risk in I.URGENT and model_only:
+        # "có, mình đang ở cơ quan" answers "are you safe to write now?": yes. The model's urgent
+        # guess (no rule saw danger) does not outweigh the person's own answer.
+        u.risk, u.topic, u.intent = "none", "chitchat", "affirm"
+        u.reasons.append("context:answer_yes")
+        return u
+    if u.risk not in I.URGENT and (
+            (ctx.asked == "safe_now" and (answer == "no" or C.not_safe(text))) or C.says_unsafe(text)):
         u.risk = "high"
         u.topic = u.topic if u.topic in C.VIOLENCE_TOPICS else (ctx.topic if ctx.topic in C.VIOLENCE_TOPICS else "emergency")
         u.intent = "emergency_danger"
@@ -200,10 +210,16 @@ def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
         u.topic = ctx.topic if ctx.asked == "counsellor" and ctx.topic else "chitchat"
         u.reasons.append(f"context:answer_{answer}")
         return u
+    if ctx.disclosing and u.risk in I.URGENT and u.topic == "self_harm" and model_only \
+            and ctx.topic in C.VIOLENCE_TOPICS and ctx.topic != "self_harm":
+        # the model alone, with no word of self-harm, read "mai đi học chắc lại bị như hôm trước"
+        # as self-harm in a conversation about bullying: the subject holds, still escalated
+        u.risk, u.topic = "high", ctx.topic
+        u.intent = "emergency_danger"
+        u.reasons.append("context:same_subject")
+        return u
     if not ctx.disclosing or u.risk in I.URGENT:
         return u
-    # no rule saw a subject (fear says how the person feels, not what happened)
-    model_only = all(r.startswith("intent:") or r == "fear" for r in u.reasons)
     if u.risk == "medium" and u.topic != ctx.topic and u.topic in C.VIOLENCE_TOPICS and model_only:
         # the model alone moved the subject ("em không dám nói với cô giáo" read as violence at
         # home in a conversation about bullying): the conversation's subject holds

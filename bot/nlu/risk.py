@@ -66,7 +66,9 @@ _AGE = r"(?:[1-9]|1[0-7])"
 CHILD_STRONG = re.compile(
     r"\b(?:be (?:gai|trai|nha)|dua (?:be|nho|tre)|con be|thang be|co be|cau be|em be|be nho|con nho|chau nho|may dua nho"
     rf"|(?:em|con|chau|be|no|nguoi) (?:moi|chi|duoc|nam nay|dang|co|ms)? ?{_AGE} (?:tuoi|t)\b|{_AGE} tuoi|{_AGE}t\b"
-    r"|hoc lop (?:[1-9]|1[0-2])\b|lop (?:[1-9]|1[0-2])\b|mau giao|mam non|tieu hoc|cap (?:1|2|hai|mot))\b"   # not "có bệnh"
+    r"|hoc lop (?:[1-9]|1[0-2])\b|lop (?:[1-9]|1[0-2])\b|mau giao|mam non|tieu hoc|cap (?:1|2|hai|mot)"
+    # a teacher's own pupil: "một học sinh nữ của tôi", "học trò lớp tôi"
+    r"|hoc (?:sinh|tro)(?: nam| nu)? (?:cua |lop |trong lop )(?:toi|em|minh|tui|co|thay))\b"   # not "có bệnh"
 )
 # the writer says they are a child: "em học lớp 9", "con mới 12 tuổi", "e là hs lớp 8"
 WRITER_CHILD = re.compile(rf"\b(?:em|minh|tui|toi|e) (?:la (?:hoc sinh|hs)|dang hoc lop|hoc lop|nam nay (?:moi |da )?{_AGE} ?(?:tuoi|t)"
@@ -106,7 +108,9 @@ INFO_STRONG = re.compile(
     r"|so lieu|thong ke|canh bao|y nghia|bai van|de tai|de phong|phong ngua|quy tac|ti le|ty le|nguy co|nguyen nhan|yeu to"
     r"|suc khoe cong dong|chuong trinh|giao duc|xep hang|bao cao|khac nhau|dieu nao|bo luat|hieu ung|bai luan|tai lieu"
     r"|tinh nguyen vien|nguyen tac|ngay the gioi|phong chong|cam nhan|nhan vat|tac pham|van hoc|neu co nguoi|mot nguoi"
-    r"|nguoi co y dinh|nguoi co nguy co|ai do co|bao chi|dua tin|giang day|giang ve|bai giang|tiet hoc|day (?:tui nho|hoc sinh|cac em|tre|be|cac con))\b")
+    r"|nguoi co y dinh|nguoi co nguy co|ai do co|bao chi|dua tin|giang day|giang ve|bai giang|tiet hoc|day (?:tui nho|hoc sinh|cac em|tre|be|cac con)"
+    # "just asking, nothing happened": the writer says the question is not about them
+    r"|hoi de biet|hoi cho biet|chi hoi thoi|hoi thoi chu|khong co chuyen gi|khong phai chuyen cua (?:toi|em|minh|tui))\b")
 VICTIM_SAYS = re.compile(r"\b(?:toi|em|tui|minh|tao|con toi|con em|con tui|chau toi|chau em|vo toi|me toi|chi toi)"
                          r"(?! (?:hiep|giet|xam|buon|cuong|lam dung|dam o|bao luc))(?: \w+){0,2} "
                          r"(?<!chuan )(?<!thiet )(?<!trang )(?<!du )(?<!phong )bi\b(?! (?:mat|quyet|kip|an|quan))")
@@ -319,7 +323,8 @@ CUES: tuple[Cue, ...] = (
          r"\b(?:mang thai|co thai|co bau|dang bau|bung bau|mang bau|co mang|bau \d+ thang)\b.*\b(?:danh|da|dap|xo|ra mau|chay mau|dau bung)\b"
          r"|\b(?:danh|da|dap|xo)\b.*\b(?:mang thai|co thai|co bau|dang bau|bung bau|mang bau|co mang)\b"),
     _cue("locked_in", "imminent", "violence",
-         r"\b(?:nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b) (?:\w+ )?(?:trong|o|lai)|khoa (?:cua )?nhot|bi nhot|bi giam|bi xich|bi troi|khoa trai|khong cho (?:ra khoi|ra ngoai|di dau))\b"),
+         r"\b(?:nhot(?! (?:cho|ga|meo|heo|lon|vit|bo|trau|chim|cun)\b) (?:\w+ )?(?:trong|o|lai)|khoa (?:cua )?nhot|bi nhot|bi giam|bi xich|bi troi|khoa trai|khong cho (?:ra khoi|ra ngoai|di dau)"
+         r"|bi (?:\w+ )?khoa (?:\w+ )?(?:trong|lai trong) (?:nha|phong|buong|kho)|khoa (?:em|toi|tui|minh|con|vo) (?:\w+ )?trong (?:nha|phong|buong|kho))\b"),
     _cue("child_marriage", "high", "forced_marriage_trafficking",
          r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|lam vo|ve lam vo|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
          r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga|phai|muon|doi) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau|ve nha chong)"
@@ -421,6 +426,12 @@ EN_CUES: tuple[tuple[str, str, str, re.Pattern, bool], ...] = tuple(
          r"\b(?:nowhere to (?:go|sleep|stay)|no place to (?:go|sleep|stay)|sleeping (?:on the street|outside)|kicked (?:me|us) out (?:tonight|at night|last night))\b", False),
     ))
 _EN_NEG = re.compile(r"\b(?:not|never|no|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|won'?t)\s+(?:\w+\s+)?$")
+# who writes about the subject, and what they write (not "teacher", "volunteer": they write about
+# a particular child or woman; not "report": people ask how to report what happened to them)
+_EN_ROLE = re.compile(r"\b(?:i am|i'm|im|we are|we're) (?:a |an )?(?:\w+ ){0,2}(?:journalist|reporter|researcher|student|intern"
+                      r"|screenwriter|writer|phd candidate|lecturer)\b")
+_EN_TASK = re.compile(r"\b(?:article|feature|thesis|dissertation|research|essay|documentary|script|screenplay|assignment"
+                      r"|coursework|presentation|statistics|data on|literature review|policy brief)\b")
 _EN_INFO = re.compile(r"\b(?:essay|homework|assignment|research|statistics|article|report on|thesis|presentation|in general|what is the law|what are the laws|is it (?:legal|illegal))\b")
 _EN_MEDIA = re.compile(r"\b(?:movie|film|game|series|novel|book|song|episode|match|football)\b")
 
@@ -516,8 +527,10 @@ class _Context:
 
     @cached_property
     def frame(self) -> bool:
-        """The writer says who they are and what they prepare (ROLE_FRAME)."""
-        return bool(ROLE_FRAME.search(self.norm) and TASK.search(self.norm))
+        """The writer says who they are and what they prepare (ROLE_FRAME), in Vietnamese or in
+        English ("I'm a journalist working on a feature about …")."""
+        return bool(ROLE_FRAME.search(self.norm) and TASK.search(self.norm)) or bool(
+            _EN_ROLE.search(self.lowered) and _EN_TASK.search(self.lowered))
 
     @cached_property
     def real(self) -> bool:
@@ -554,7 +567,7 @@ class _Context:
     def child_victim(self) -> bool:
         norm = self.norm
         strong_child = CHILD_STRONG.search(norm)
-        return self.child and bool(
+        return bool(_HITS_CHILD.search(norm)) or self.child and bool(
             re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
             or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
             or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
@@ -813,6 +826,15 @@ SHORT_WHOLE = 400
 GENERIC_CUES = frozenset({"violence", "fear", "distress"})
 
 
+# "về đánh tôi, đánh con": a child beside the parent, named only as "con" (not "con gà", "con cờ")
+_HITS_CHILD = re.compile(r"\b(?:danh|dap|tat|dam|xo|bop co) con\b(?! (?:ga|meo|cho|heo|lon|vit|chuot|bo|trau|de|chim|ca|ruoi"
+                         r"|muoi|sau|ran|gian|nit|co|bai|xuc xac|quay|vu|cu|nguoi|tau|thuyen|dao|doi)\b)")
+# In a letter about a child named elsewhere: the child as the one hurt in this sentence ("bé" next to
+# the harm, not "bể"), and the writer as the one hurt (then the child only saw it).
+_HARM_CUES = frozenset({"violence", "injury", "severe_injury", "strangulation", "locked_in", "weapon"})
+_CHILD_HURT = re.compile(r"\b(?:(?:be|chau be|thang be|con be|dua be|dua nho)(?: \w+){0,3} (?:bi|co vet|khoc thet|gao|keu|run|sung|bam)"
+                         r"|(?:danh|dap|tat|bop|dut|dan|xo|nem|cau|nhot|khoa) (?:\w+ ){0,2}(?:be|chau be|thang be|con be|dua be|dua nho))\b")
+_SELF_HURT = re.compile(r"\b(?:(?:toi|em|tui|minh) (?:\w+ ){0,2}bi|(?:danh|dap|tat|xo|bop co) (?:toi|em|tui|minh|vo))\b")
 # the words by which a letter comes back to the writer who said they are a child
 _WRITER_AGAIN = re.compile(r"\b(?:em|con|chau|minh|tui|toi|e)\b")
 
@@ -857,17 +879,23 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
     windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)
                 if not ANCHOR.search(GENERIC.sub("_", normalize(b)))]
     child = _letter_child(norm)
+    named = child is None and bool(CHILD_STRONG.search(_ages(norm)))
     for name, window in windows:
         if child and not CHILD_STRONG.search(_ages(normalize(window))) and child[1].search(normalize(window)):
-            # the child the letter named in another sentence ("a boy of six or seven … every night
-            # I hear beating and the boy screaming"; "I am 15 … they want me as a wife")
+            # the child who wrote the letter ("I am 15 … they want me as a wife") is the one hurt
             window = f"{child[0]}. {window}"
-            a = assess(window, summary=False)     # the child who writes is the one hurt
+            a = assess(window, summary=False)
         else:
             a = assess(window, strict_child=True, summary=False)
         particular = a.real or bool(PARTICULAR.search(normalize(window)))
         if a.risk == "none" or (whole.about_subject and not particular and a.topic != "self_harm"):
             continue
+        if named and a.topic not in ("child_abuse", "self_harm") and set(a.reasons) & _HARM_CUES \
+                and _CHILD_HURT.search(normalize(window)) and not _SELF_HURT.search(normalize(window)):
+            # a child another writer named in another sentence is the one hurt here ("a boy of six
+            # or seven next door … every night I hear beating and the boy screaming")
+            a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"
+            a.reasons.append("named_child")
         if whole.child and a.topic in ("sexual_harassment", "sexual_violence") and CHILD_STRONG.search(normalize(text)):
             a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"   # the letter is about a child
         # "violence" and "fear" say someone is hurt or afraid, not what the subject is

@@ -98,3 +98,33 @@ def test_the_model_alone_does_not_move_the_subject_of_a_disclosure():
     # a rule that sees a new subject does move it
     u = understand("bố em cũng đánh em bằng roi", "disclose_dv", 0.8, context=school)
     assert u.topic != "school_violence"
+
+
+@pytest.mark.parametrize("text", both(["không an toàn", "ko an toàn", "em không an toàn", "dạ chưa an toàn", "I'm not safe"]))
+def test_saying_one_is_not_safe_is_danger_with_or_without_the_question(text):
+    u = understand(text, "deny", 0.9)
+    assert u.risk == "high" and u.action == "escalate"
+
+
+@pytest.mark.parametrize("text", both(["ở nhà không an toàn nữa, cho tôi chỗ ở tạm", "nhà tạm lánh có an toàn không"]))
+def test_a_place_that_is_not_safe_is_not_the_person_saying_so(text):
+    assert not C.says_unsafe(text)
+
+
+@pytest.mark.parametrize("text", both(["có, mình đang ở cơ quan", "dạ có, em ở một mình"]))
+def test_yes_i_am_safe_outweighs_an_urgent_guess_of_the_model_alone(text):
+    u = understand(text, "emergency_danger", 0.34, context={"asked": "safe_now"})
+    assert u.risk == "none" and u.intent == "affirm"
+    # a rule that sees danger is never outweighed
+    u = understand("có, nhưng nó đang cầm dao", "emergency_danger", 0.9, context={"asked": "safe_now"})
+    assert u.risk == "imminent"
+
+
+@pytest.mark.parametrize("text", both(["mai đi học chắc lại bị như hôm trước"]))
+def test_the_model_alone_does_not_turn_a_bullying_conversation_into_self_harm(text):
+    ctx = {"risk": "high", "topic": "school_violence"}
+    u = understand(text, "self_harm", 0.31, context=ctx)
+    assert u.topic == "school_violence" and u.risk == "high" and u.action == "escalate"
+    # with words of self-harm it is self-harm, whatever the conversation was about
+    u = understand("mai đi học chắc em tự tử luôn", "self_harm", 0.9, context=ctx)
+    assert u.topic == "self_harm" and u.risk == "imminent"

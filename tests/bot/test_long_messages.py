@@ -124,3 +124,14 @@ def test_when_the_rules_only_see_that_someone_is_hurt_the_sentences_name_the_sub
              {"intent": "ask_school_violence", "confidence": 0.6}]
     u = understand(text, "disclose_dv", 0.6, parts=parts)
     assert u.risk != "none" and u.topic == "school_violence", u
+
+
+def test_a_writer_in_english_who_researches_the_subject_is_not_a_disclosure():
+    from bot.nlu.risk import assess_long
+    text = ("Hello, I'm a freelance journalist working on a feature about women trafficked across the border. "
+            "Many of them had their passports taken and were beaten. Could you share statistics on cases? "
+            "Thank you for your time.")
+    assert assess_long(text, sentences(text)).risk == "none"
+    text = ("Hello, I'm an English teacher in Da Nang. One of my students is 11. She has bruises on her arms "
+            "and says her father beats her. What should I do?")
+    assert assess_long(text, sentences(text)).risk in ("medium", "high")
