@@ -537,6 +537,8 @@ class _Context:
         """The writer says it happens to them or to someone close."""
         norm = self.norm
         return self._says or bool(FRIEND_REPORT.search(norm) or (SELF_INTENT.search(norm) and not self.frame)
+                                  # a past act done to the writer or theirs: "đã vào nhà và hiếp em"
+                                  or (_DONE_TO_ME.search(norm) and not self.frame)
                                   # a parent who names their child and its age: "con gái tôi 13 tuổi …"
                                   or (bool(MY_CHILD_AGED.search(norm)) and not self.frame))
 
@@ -826,6 +828,8 @@ SHORT_WHOLE = 400
 GENERIC_CUES = frozenset({"violence", "fear", "distress"})
 
 
+_DONE_TO_ME = re.compile(rf"\b(?:da|vua|moi|roi) (?:\w+ ){{0,3}}(?:{HIEP}|cuong buc|xam hai|{KILL}|{DANH}|dap|tat|bop co) "
+                         r"(?:toi|em|tui|minh|con toi|con em|vo toi|chi toi|em toi|em gai toi|me toi|chau toi)\b")
 # "về đánh tôi, đánh con": a child beside the parent, named only as "con" (not "con gà", "con cờ")
 _HITS_CHILD = re.compile(r"\b(?:danh|dap|tat|dam|xo|bop co) con\b(?! (?:ga|meo|cho|heo|lon|vit|chuot|bo|trau|de|chim|ca|ruoi"
                          r"|muoi|sau|ran|gian|nit|co|bai|xuc xac|quay|vu|cu|nguoi|tau|thuyen|dao|doi)\b)")
