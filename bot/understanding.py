@@ -59,7 +59,7 @@ class Understanding:
 
 def understand(text: str, intent: Optional[str], confidence: float = 0.0,
                normalized: Optional[str] = None, parts: Optional[list] = None,
-               context=None) -> Understanding:
+               context=None, guess: bool = False) -> Understanding:
     """``parts``: the sentence model's reading of each sentence (``SentenceReader``), when the
     message has several; ``context``: the conversation so far (``bot.context.Context`` or its
     dict), when there is one."""
@@ -68,7 +68,7 @@ def understand(text: str, intent: Optional[str], confidence: float = 0.0,
     if len(sents) > 1:
         u = _long(u, sents, parts or [], about_subject)
     ctx = C.Context.of(context)
-    u = _in_context(u, text, ctx)
+    u = _in_context(u, text, ctx, guess)
     u.conversation_risk = I.max_risk(ctx.risk, u.risk)
     u.action = I.action_for(u.risk, u.intent)
     return u
@@ -187,8 +187,9 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
     return u
 
 
-def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
-    """The message read in its conversation (``bot.context``)."""
+def _in_context(u: Understanding, text: str, ctx: C.Context, guess: bool = False) -> Understanding:
+    """The message read in its conversation (``bot.context``). ``guess``: the intent is the
+    model's best guess below the fallback threshold (the model could not place the message)."""
     answer = C.short_answer(text)
     model_only = all(r.startswith("intent:") or r in ("fear", "model_imminent_below_threshold") for r in u.reasons)
     opening = C.short_answer(re.split(r"[,.;!?]", text, maxsplit=1)[0]) if ctx.asked == "safe_now" else None
@@ -232,8 +233,8 @@ def _in_context(u: Understanding, text: str, ctx: C.Context) -> Understanding:
             u.topic = ctx.topic
         u.intent = "self_harm" if u.topic == "self_harm" else "emergency_danger"
         u.reasons.append("context:returns")
-    elif u.risk == "none" and u.topic in ("chitchat", "out_of_scope") and u.intent in ("nlu_fallback", "out_of_scope") \
-            and answer is None:
+    elif u.risk == "none" and u.topic in ("chitchat", "out_of_scope") \
+            and (u.intent in ("nlu_fallback", "out_of_scope") or guess) and answer is None:
         # words the model cannot place, inside a disclosure, continue it
         u.risk = "medium"
         u.topic = ctx.topic

@@ -342,7 +342,7 @@ class RiskAnnotator(GraphComponent):
             else:
                 topic_only = False
             u = understand(text, name, confidence, parts=message.get("parts"),
-                           context=(message.get("metadata") or {}).get("context"))
+                           context=(message.get("metadata") or {}).get("context"), guess=topic_only)
             placed = any(r.startswith("context:") for r in u.reasons)
             if topic_only and u.risk == "none" and u.intent == name and not placed and not (
                     I.info(name).kind == "info" and confidence >= FALLBACK_INFO_MIN):

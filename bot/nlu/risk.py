@@ -752,7 +752,7 @@ def _graded(cue: Cue, m: re.Match | _Span, ctx: _Context) -> tuple[str, str]:
     if cue.name == "harassment" and (CHILD_STRONG.search(norm) or (TEACHER.search(norm) and not ADULT_STUDENT.search(norm))):
         level, topic = "high", "child_abuse"  # an adult touching a child (a teacher, a pupil) is abuse, not harassment
     if cue.name == "sextortion" and (CHILD_STRONG.search(norm) or WRITER_CHILD.search(norm)):
-        level, topic = "high", "child_abuse"
+        level = "high"     # a child asked for pictures: high, and the subject stays online (the steps that fit)
     return level, topic
 
 

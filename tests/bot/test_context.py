@@ -128,3 +128,12 @@ def test_the_model_alone_does_not_turn_a_bullying_conversation_into_self_harm(te
     # with words of self-harm it is self-harm, whatever the conversation was about
     u = understand("mai đi học chắc em tự tử luôn", "self_harm", 0.9, context=ctx)
     assert u.topic == "self_harm" and u.risk == "imminent"
+
+
+@pytest.mark.parametrize("text", both(["tôi phải báo ở đâu"]))
+def test_a_guess_below_the_fallback_continues_the_disclosure_instead_of_the_fallback(text):
+    ctx = {"risk": "high", "topic": "child_abuse"}
+    u = understand(text, "deny", 0.45, context=ctx, guess=True)
+    assert u.intent == "disclose_child_abuse" and u.risk == "medium" and "context:continues" in u.reasons
+    # a sure "no" is still an answer, and with nothing disclosed a guess stays a guess
+    assert understand(text, "deny", 0.45, guess=True).risk == "none"

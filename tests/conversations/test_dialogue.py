@@ -161,3 +161,26 @@ def test_he_is_coming_back_tonight_after_a_disclosure_is_danger(system, turns):
     out = " ".join(chat.say(turns[1]))
     assert "113" in out and said("utter_fallback") not in out
     assert any(c.risk in ("high", "imminent") for c in cases(system, chat.conversation().id))
+
+
+LEAVE_THE_ROOM = "Ra khỏi phòng"
+
+
+@variants("e hoc lop 7", "hom qua ba danh e bam het lung")
+def test_a_child_hurt_at_home_gets_steps_for_a_child(system, turns):
+    chat = Chat(system)
+    chat.say(turns[0])
+    out = " ".join(chat.say(turns[1]))
+    assert "111" in out and LEAVE_THE_ROOM not in out, out
+    assert "người lớn tin cậy" in out
+
+
+@variants("Con gái tôi 13 tuổi, có người đàn ông lạ trên mạng đòi nó gửi ảnh khỏa thân", "tôi phải báo ở đâu")
+def test_a_child_groomed_online_gets_the_online_steps_and_the_next_question_is_not_the_fallback(system, turns):
+    chat = Chat(system)
+    out = " ".join(chat.say(turns[0]))
+    # the online steps or the child's (both fit; neither sends a parent out of the room)
+    assert LEAVE_THE_ROOM not in out and ("Giữ lại tin nhắn" in out or "người lớn tin cậy" in out), out
+    nxt = " ".join(chat.say(turns[1]))
+    assert said("utter_fallback") not in nxt, nxt
+    no_repeats(chat.replies)
