@@ -111,9 +111,8 @@ def cmd_train(args) -> int:
     files = paths.input_files(paths.TRAINING_INPUTS)      # as they were when training began
     rc = subprocess.call(cmd, cwd=paths.ROOT, env=env)
     if rc == 0:
-        _manifest(model if args.out is None and args.name is None else
-                  Path(args.out or paths.MODELS) / f"{args.name or paths.MODEL_NAME}.tar.gz").write_text(
-            "\n".join(files) + "\n", "utf-8")
+        trained = Path(args.out or paths.MODELS) / f"{args.name or paths.MODEL_NAME}.tar.gz"
+        _manifest(trained).write_text("\n".join(files) + "\n", "utf-8")
     return rc
 
 

@@ -118,7 +118,7 @@ def says_unsafe(text: str) -> bool:
     """"không an toàn", "em không an toàn", "I'm not safe": the person says they are not safe (not
     "ở nhà không an toàn nữa", which asks for a place to stay)."""
     norm = normalize(text)
-    return bool(_SAYS_UNSAFE.search(norm)) and not re.search(r"\b(?:co|liệu|lieu) (?:\w+ ){0,4}an toan (?:khong|ko|k)\b", norm)
+    return bool(_SAYS_UNSAFE.search(norm)) and not re.search(r"\b(?:co|lieu) (?:\w+ ){0,4}an toan (?:khong|ko|k)\b", norm)
 
 
 def not_safe(text: str) -> bool:

@@ -694,6 +694,8 @@ def _ignored(cue: Cue, m: re.Match | _Span, ctx: _Context) -> bool:
     norm = ctx.norm
     if cue.name == "suicide_tu_tu" and "tự tử" not in ctx.lowered and "từ từ" in ctx.lowered:
         return True  # written with accents as "từ từ" (slowly), not "tự tử"
+    # the table holds violent readings of folded words: only the violence cue reads them so
+    # ("cần chỗ trú" is the shelter cue's own "can")
     if cue.name == "violence" and _typed_otherwise(m.string[m.start():m.end()].split(" ")[0], ctx.lowered):
         return True
     if cue.negatable:
