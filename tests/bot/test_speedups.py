@@ -98,12 +98,6 @@ def test_a_long_letter_reads_the_same_with_the_shortcuts():
         assert (fast.risk, fast.topic, sorted(fast.reasons)) == (plain.risk, plain.topic, sorted(plain.reasons)), text[:80]
 
 
-def test_remembered_character_ngrams_are_scikit_learns():
-    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))._char_wb_ngrams
-    for text in [*TEXTS[:3000], "", "a", " a  b\t\nc ", "ab c"]:
-        assert C._char_wb(N.normalize(text), (2, 4)) == reference(N.normalize(text))
-
-
 def test_the_whole_message_model_reads_a_long_letters_beginning_and_end():
     tok = C.VietnameseTokenizer(C.VietnameseTokenizer.get_default_config())
     text = "mở đầu " + "chữ giữa " * 400 + "cuối thư tối nay ổng về"
@@ -114,3 +108,33 @@ def test_the_whole_message_model_reads_a_long_letters_beginning_and_end():
     assert all(t.end <= C.NLU_HEAD_CHARS or t.start >= len(text) - C.NLU_TAIL_CHARS for t in tokens)
     short = "chồng em đánh em"
     assert [t.text for t in tok.tokenize(Message(data={"text": short}), "text")] == ["chong", "em", "danh", "em"]
+
+
+def _same(a, b) -> None:
+    a, b = a.tocsr(), b.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all() and (a.data == b.data).all()
+
+
+@pytest.mark.parametrize("make", [
+    # Rasa's two featurizers (bot/config.yml) and the SentenceReader's two TF-IDF vectorizers
+    lambda: __import__("sklearn.feature_extraction.text", fromlist=["x"]).CountVectorizer(
+        analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"),
+    lambda: __import__("sklearn.feature_extraction.text", fromlist=["x"]).CountVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4)),
+    lambda: TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
+    lambda: TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2),
+], ids=["rasa-words", "rasa-chars", "reader-words", "reader-chars"])
+def test_remembered_counts_are_scikit_learns(make):
+    from bot.nlu import fastvec
+
+    train = [N.normalize(t) for t in TEXTS[::2]]
+    plain, fast = make().fit(train), fastvec.speed_up(make().fit(train))
+    assert fast._helpline_fast and not getattr(plain, "_helpline_fast", False)
+    unseen = [N.normalize(t) for t in TEXTS[1::2]]
+    tokens = [w for t in unseen[:300] for w in t.split()]
+    odd = ["", " ", "Ô KÌA  Đà\tNẵng\n", "x" * 40, "a b", "\u00a0nbsp\u00a0", "CHỒNG em", "chồng em"]
+    for docs in (unseen, tokens, odd, [" ".join(tokens)], tokens):   # tokens twice: the remembered path
+        _same(fast.transform(docs), plain.transform(docs))
