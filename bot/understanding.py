@@ -37,6 +37,11 @@ IMMINENT_MIN_CONFIDENCE = 0.30
 PART_MIN_CONFIDENCE = 0.50
 # ... and as an urgent sentence (a disclosure of child abuse, danger now) at this one.
 PART_URGENT_MIN_CONFIDENCE = 0.70
+# The longest training example is about 210 characters: beyond this length the whole-message
+# model reads a text unlike any it learnt from, and its intent is only taken when a sentence of
+# the message says the same (docs/nlu.md, "Long messages"; measured on set E: long information
+# letters in Vietnamese and English were read as a question about school violence at 0.98-1.0).
+WHOLE_MODEL_MAX_CHARS = 300
 # Topics where rules may replace the model's topic: the model had no specific subject.
 _GENERIC_TOPICS = {"chitchat", "out_of_scope", "help_contact", "request_counselor", "service_command"}
 
@@ -154,15 +159,21 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
         return u
     about_subject = about_subject or "about_the_subject" in u.reasons
     question, harm = None, []
+    confident = [p for p in parts if isinstance(p, dict) and float(p.get("confidence") or 0) >= PART_MIN_CONFIDENCE]
     for k, part in enumerate(parts, 1):
-        if not isinstance(part, dict) or float(part.get("confidence") or 0) < PART_MIN_CONFIDENCE:
+        if part not in confident:
             continue
         meta = I.info(part.get("intent") or "")
         if meta.kind == "info":
             question = part["intent"]          # the last question asked is the one to answer
         elif meta.kind == "disclosure" and not about_subject:
             harm.append(meta.topic)
+            if any(r.startswith((f"s{k}:", f"s{k}+:")) for r in u.reasons):
+                harm.append(meta.topic)       # a sentence the rules saw harm in counts twice
             u.reasons.append(f"s{k}:part:{part['intent']}")
+    if u.risk == "none" and not harm and len(" ".join(sents)) > WHOLE_MODEL_MAX_CHARS and u.model_intent == u.intent \
+            and not any(I.info(p["intent"]).topic == u.topic for p in confident):
+        _sentences_decide(u, confident)
     if not harm:
         if u.topic in _GENERIC_TOPICS and question:
             u.topic = I.info(question).topic
@@ -185,6 +196,25 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
         if I.info(u.intent).kind == "disclosure":
             u.intent = I.DISCLOSURE_FOR_TOPIC.get(u.topic, u.intent)
     return u
+
+
+def _sentences_decide(u: Understanding, confident: list) -> None:
+    """A calm letter longer than the whole-message model knows, whose reading no sentence backs:
+    the sentences decide. The subject most of them (weighted by probability) speak of, and its
+    most probable sentence's intent for the answer; with no sentence read confidently, the letter
+    is out of scope (the dialogue then asks what the person needs)."""
+    weight: dict[str, float] = {}
+    for p in confident:
+        if I.info(p["intent"]).kind in ("info", "disclosure", "request", "other"):
+            topic = I.info(p["intent"]).topic
+            weight[topic] = weight.get(topic, 0.0) + float(p["confidence"])
+    if weight:
+        topic = max(weight, key=lambda t: (weight[t], -I.SALIENCE.index(t) if t in I.SALIENCE else -len(I.SALIENCE)))
+        best = max((p for p in confident if I.info(p["intent"]).topic == topic), key=lambda p: float(p["confidence"]))
+        u.topic, u.intent = topic, best["intent"]
+    else:
+        u.topic, u.intent = "out_of_scope", "out_of_scope"
+    u.reasons.append("long:sentences_decide")
 
 
 def _in_context(u: Understanding, text: str, ctx: C.Context, guess: bool = False) -> Understanding:

@@ -471,6 +471,7 @@ ACCENTED_CUES = (
 
 
 _CLAUSE = re.compile(r"[.,;:!?\n…]+|\s-\s")
+_SENTENCE_BREAK = re.compile(r"[.!?\n…]+")
 
 
 @dataclass
@@ -562,6 +563,13 @@ class _Context:
             bool(HEARSAY.search(norm)) and not self._says)
 
     @cached_property
+    def _sentences(self) -> str:
+        """``norm`` with a line break between sentences (a pattern with spaces does not cross it)."""
+        if not self.text:
+            return self.norm
+        return "\n".join(p for p in (_ages(normalize(part)) for part in _SENTENCE_BREAK.split(self.text)) if p)
+
+    @cached_property
     def child(self) -> bool:
         return bool(CHILD.search(self.norm))
 
@@ -571,7 +579,9 @@ class _Context:
         strong_child = CHILD_STRONG.search(norm)
         return bool(_HITS_CHILD.search(norm)) or self.child and bool(
             re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,6}} bi\b", norm)
-            or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", norm)
+            # the child as the object of the violence, in the same sentence ("…vết bầm. Hai đứa nhỏ
+            # chứng kiến hết": the children start the next sentence, they saw it)
+            or re.search(rf"{VIOLENCE}(?: \w+){{0,2}} (?:{CHILD.pattern})", self._sentences)
             or re.search(rf"(?:{CHILD.pattern})(?: \w+){{0,3}} (?:xam hai|dam o|sam so|hiep)", norm)
             # a particular child is named and no adult says "I was …" before it (not in a part of a
             # long letter: "có hai đứa nhỏ" in one sentence is not the one hurt in the next)
@@ -586,6 +596,12 @@ class _Context:
         return _now(self.text, self.norm)
 
 
+# pictures, not people: the classifiers of a photo, a photo's kind, a clip ("anh" alone is "he")
+_IMAGE = re.compile(r"\b(?:(?:tam|buc|nhung|may|cac|cai|mot) anh|anh (?:nong|nude|khoa than|ghep|nhay cam|rieng tu|sex|than mat|trong suot)"
+                    r"|hinh (?:anh|nong|khoa than|nhay cam|ghep)|clip|video|chup|quay (?:clip|phim|len|lai)|livestream|webcam|deepfake)\b")
+# a demand or a threat that comes with the pictures: money, more pictures, a meeting, or else
+_DEMAND = re.compile(r"\b(?:doi|doa|tong tien|khong thi|neu khong|chuyen tien|chuyen khoan|bat (?:em|toi|tui|minh|e|con)"
+                     r"|phai (?:gui|chuyen|quay lai|gap|qua))\b")
 _DANGER_WORDS = re.compile(rf"\b(?:{KILL}|dao|rua|sung|ma tau|axit|xang|cuu|chet|mau|nhot|bat coc|113|115)\b")
 _PAST = re.compile(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b")
 _UNCONSCIOUS_OR_BLEEDING = re.compile(
@@ -748,6 +764,11 @@ def _graded(cue: Cue, m: re.Match | _Span, ctx: _Context) -> tuple[str, str]:
         level, topic = "high", "child_abuse"  # an adult hurting a child is child abuse: high
     if cue.name == "sexual_violence" and ctx.child:
         topic = "child_abuse"
+    if cue.name == "sexual_violence" and _IMAGE.search(norm[max(0, m.start() - 30):m.end()]):
+        # the sexual words are about pictures ("gửi mấy tấm ảnh nhạy cảm", "ảnh ghép … khỏa thân"):
+        # image-based abuse, online (TAXONOMY); a threat or a demand is the sextortion cue's (high)
+        topic = "online_violence"
+        level = "high" if ctx.child or _DEMAND.search(norm) else "medium"
     if cue.name in ("violence", "harassment") and CHILD_STRONG.search(norm) and not PEER.search(norm) \
             and re.search(r"\b(?:anh|hinh|clip|video)\b", norm) and re.search(r"\b(?:doa|gui|dang|tung|phat tan)\b", norm):
         level, topic = "high", "child_abuse"  # sextortion of a child (classmates' pictures are bullying)
@@ -876,7 +897,12 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
         text = _PARTICLE.sub(" ", text)
     norm = normalize(text)
     ctx = _Context(text, norm)           # what the whole letter says (the cues are read per window)
-    whole = Assessment(child=ctx.child, real=ctx.real, about_subject=_about_subject(ctx, norm))
+    # across a long letter "đang" is the verb's aspect ("em đang làm tình nguyện viên cho một câu
+    # lạc bộ"), not danger now: a writer who says who they are and what they prepare writes about
+    # the subject whatever the tense (a sentence that tells of a particular person is still read
+    # below); a letter that only asks questions still needs no "now"
+    about = _about_subject(ctx, norm) or (len(text) > SHORT_WHOLE and ctx.frame)
+    whole = Assessment(child=ctx.child, real=ctx.real, about_subject=about)
     result = Assessment(child=whole.child, about_subject=whole.about_subject, real=whole.real)
     hits: list[tuple[str, str]] = []
     windows = [(f"s{k}", p) for k, p in enumerate(parts, 1)]

@@ -135,3 +135,71 @@ def test_a_writer_in_english_who_researches_the_subject_is_not_a_disclosure():
     text = ("Hello, I'm an English teacher in Da Nang. One of my students is 11. She has bruises on her arms "
             "and says her father beats her. What should I do?")
     assert assess_long(text, sentences(text)).risk in ("medium", "high")
+
+
+LETTER_CALM_LONG = ("Chào anh chị. Tôi là điều phối viên một nhóm cộng đồng ở Sơn Trà, chúng tôi đang làm một trang thông tin "
+                    "cho người mới đến thành phố. Xin hỏi nếu gặp chuyện khẩn cấp thì nên gọi số nào, có ai nghe máy bằng "
+                    "tiếng Anh không. Tổng đài của các anh chị có miễn phí khi gọi bằng điện thoại di động không. "
+                    "Chúng tôi muốn đăng thông tin cho đúng. Cảm ơn anh chị rất nhiều.")
+
+
+def _parts(text, *readings):
+    """The sentence model's readings, one per sentence (``None`` where it is unsure)."""
+    out = [None] * len(sentences(text))
+    for k, intent, confidence in readings:
+        out[k] = {"intent": intent, "confidence": confidence}
+    return out
+
+
+@pytest.mark.parametrize("text", both(LETTER_CALM_LONG))
+def test_a_calm_letter_longer_than_the_model_knows_is_read_by_its_sentences(text):
+    # the whole-message model, out of its range, says "school violence"; no sentence does
+    u = understand(text, "ask_school_violence", 0.99, parts=_parts(text, (2, "ask_hotline", 0.62), (4, "thank", 0.8)))
+    assert (u.risk, u.topic, u.intent, u.model_intent) == ("none", "help_contact", "ask_hotline", "ask_school_violence")
+    assert "long:sentences_decide" in u.reasons
+    # no sentence read with confidence: out of scope, not a guess
+    u = understand(text, "ask_school_violence", 0.99, parts=_parts(text))
+    assert (u.topic, u.intent) == ("out_of_scope", "out_of_scope")
+    # a sentence that backs the whole reading keeps it
+    u = understand(text, "ask_hotline", 0.9, parts=_parts(text, (2, "ask_hotline", 0.62)))
+    assert (u.topic, u.intent) == ("help_contact", "ask_hotline") and "long:sentences_decide" not in u.reasons
+    # a short message is the model's to read
+    short = "Xin hỏi gọi số nào khi khẩn cấp? Có ai nói tiếng Anh không?"
+    assert understand(short, "ask_school_violence", 0.99, parts=_parts(short, (0, "ask_hotline", 0.7))).topic == "school_violence"
+
+
+@pytest.mark.parametrize("text", both("Tuần trước anh hất mâm cơm, xô tôi vào cạnh tủ, tay tôi còn vết bầm. "
+                                      "Hai đứa nhỏ chứng kiến hết."))
+def test_children_who_saw_it_start_their_own_sentence(text):
+    a = R.assess(text, strict_child=True, summary=False)
+    assert a.risk != "none" and a.topic == "domestic_violence"
+    hurt = R.assess("Tuần trước anh xô tôi vào tủ rồi đánh hai đứa nhỏ." if text[1] == "u" else
+                    plain("Tuần trước anh xô tôi vào tủ rồi đánh hai đứa nhỏ."), strict_child=True, summary=False)
+    assert (hurt.risk, hurt.topic) == ("high", "child_abuse")
+
+
+VOLUNTEER = ("Chào anh chị. Em là sinh viên năm hai ngành điều dưỡng, đang làm tình nguyện viên cho một câu lạc bộ sức khỏe "
+             "sinh sản ở Tam Kỳ. Tuần sau câu lạc bộ có buổi nói chuyện về cách xử lý khi bị xâm hại, em được giao phần hỏi đáp. "
+             "Các bạn thường hỏi: khám sau xâm hại có được giữ bí mật không, và người dưới mười sáu tuổi có cần cha mẹ đi cùng không. "
+             "Em muốn trả lời cho đúng nên xin anh chị giải thích giúp em. Em cảm ơn anh chị nhiều.")
+
+
+@pytest.mark.parametrize("text", both(VOLUNTEER))
+def test_a_long_letter_by_someone_preparing_a_talk_is_information_whatever_the_tense(text):
+    # "đang làm tình nguyện viên" is the verb's aspect, not danger now
+    assert R.assess_long(text, sentences(text)).risk == "none"
+    # a particular person in such a letter is still heard
+    told = text + (" Nhưng thật ra chính em cũng đang bị bạn trai ép quan hệ, em sợ lắm." if text == VOLUNTEER else
+                   plain(" Nhưng thật ra chính em cũng đang bị bạn trai ép quan hệ, em sợ lắm."))
+    assert R.assess_long(told, sentences(told)).risk in ("high", "imminent")
+
+
+@pytest.mark.parametrize("text, risk", [
+    ("Bạn trai cũ gửi mấy tấm ảnh nhạy cảm của tôi cho đồng nghiệp của tôi.", "medium"),
+    ("Người yêu cũ giữ mấy tấm ảnh nhạy cảm của tôi, đòi 5 triệu không thì gửi cho chồng tôi.", "high"),
+    ("Em 14 tuổi, có người lừa em gửi mấy tấm ảnh nhạy cảm.", "high"),
+])
+def test_sexual_pictures_are_online_violence(text, risk):
+    for t in both(text):
+        a = R.assess(t)
+        assert (a.risk, a.topic) == (risk, "online_violence"), t
