@@ -536,12 +536,18 @@ class _Context:
     @cached_property
     def real(self) -> bool:
         """The writer says it happens to them or to someone close."""
+        return self.personal(self.frame) or bool(SELF_INTENT.search(self.norm) and not self.frame)
+
+    def personal(self, frame: bool) -> bool:
+        """Someone in particular is hurt: the writer says so, tells what a person close to them
+        said, or names their child and its age; ``frame``: the writer has said they write about
+        the subject (then only the writer's "I was …" counts, not a past act told of)."""
         norm = self.norm
-        return self._says or bool(FRIEND_REPORT.search(norm) or (SELF_INTENT.search(norm) and not self.frame)
+        return self._says or bool(FRIEND_REPORT.search(norm)
                                   # a past act done to the writer or theirs: "đã vào nhà và hiếp em"
-                                  or (_DONE_TO_ME.search(norm) and not self.frame)
+                                  or (_DONE_TO_ME.search(norm) and not frame)
                                   # a parent who names their child and its age: "con gái tôi 13 tuổi …"
-                                  or (bool(MY_CHILD_AGED.search(norm)) and not self.frame))
+                                  or (bool(MY_CHILD_AGED.search(norm)) and not frame))
 
     @cached_property
     def info_like(self) -> bool:
@@ -599,6 +605,8 @@ class _Context:
 # pictures, not people: the classifiers of a photo, a photo's kind, a clip ("anh" alone is "he")
 _IMAGE = re.compile(r"\b(?:(?:tam|buc|nhung|may|cac|cai|mot) anh|anh (?:nong|nude|khoa than|ghep|nhay cam|rieng tu|sex|than mat|trong suot)"
                     r"|hinh (?:anh|nong|khoa than|nhay cam|ghep)|clip|video|chup|quay (?:clip|phim|len|lai)|livestream|webcam|deepfake)\b")
+# "just asking, nothing happened": the writer says the questions are not about them
+_NOT_ME = re.compile(r"\b(?:hoi de biet thoi|hoi cho biet thoi|chi hoi thoi|khong co chuyen gi|khong phai chuyen cua (?:toi|em|minh|tui))\b")
 # a demand or a threat that comes with the pictures: money, more pictures, a meeting, or else
 _DEMAND = re.compile(r"\b(?:doi|doa|tong tien|khong thi|neu khong|chuyen tien|chuyen khoan|bat (?:em|toi|tui|minh|e|con)"
                      r"|phai (?:gui|chuyen|quay lai|gap|qua))\b")
@@ -899,9 +907,9 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
     ctx = _Context(text, norm)           # what the whole letter says (the cues are read per window)
     # across a long letter "đang" is the verb's aspect ("em đang làm tình nguyện viên cho một câu
     # lạc bộ"), not danger now: a writer who says who they are and what they prepare writes about
-    # the subject whatever the tense (a sentence that tells of a particular person is still read
-    # below); a letter that only asks questions still needs no "now"
-    about = _about_subject(ctx, norm) or (len(text) > SHORT_WHOLE and ctx.frame)
+    # the subject whatever the tense, and so does one who says they only ask (a sentence that
+    # tells of a particular person is still read below); other questions still need no "now"
+    about = _about_subject(ctx, norm) or (len(text) > SHORT_WHOLE and ctx.frame) or bool(_NOT_ME.search(norm))
     whole = Assessment(child=ctx.child, real=ctx.real, about_subject=about)
     result = Assessment(child=whole.child, about_subject=whole.about_subject, real=whole.real)
     hits: list[tuple[str, str]] = []
@@ -919,7 +927,10 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
             a = assess(window, summary=False)
         else:
             a = assess(window, strict_child=True, summary=False)
-        particular = a.real or bool(PARTICULAR.search(normalize(window)))
+        # in a letter about the subject the writer's "tôi muốn …" is their work ("tui muốn làm cho
+        # đúng"), not an intention of their own: only someone hurt in particular counts
+        particular = bool(PARTICULAR.search(normalize(window))) or (
+            _Context(window, _ages(normalize(window))).personal(False) if whole.about_subject else a.real)
         if a.risk == "none" or (whole.about_subject and not particular and a.topic != "self_harm"):
             continue
         if named and a.topic not in ("child_abuse", "self_harm") and set(a.reasons) & _HARM_CUES \

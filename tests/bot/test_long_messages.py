@@ -203,3 +203,18 @@ def test_sexual_pictures_are_online_violence(text, risk):
     for t in both(text):
         a = R.assess(t)
         assert (a.risk, a.topic) == (risk, "online_violence"), t
+
+
+JUST_ASKING = ("Chào ad, mình hỏi để biết thôi chứ không có chuyện gì. Mình nghe nói tổng đài 111 bây giờ nhận cả tin báo "
+               "mua bán người, kể cả người lớn. Vậy người lớn bị lừa sang Campuchia thì gia đình gọi 111 được không hay phải "
+               "gọi 113. Gọi có mất tiền không, ban đêm có người nghe không. Nhắn tin vào đây thì có được tính là báo tin chính "
+               "thức không hay chỉ là tư vấn. Mình cảm ơn ad.")
+
+
+@pytest.mark.parametrize("text", both(JUST_ASKING))
+def test_a_long_letter_that_says_it_only_asks_is_information(text):
+    assert R.assess_long(text, sentences(text)).risk == "none"
+    # unless a sentence tells of someone in particular
+    told = text + (" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc." if "ổ" in text else
+                   plain(" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc."))
+    assert R.assess_long(told, sentences(told)).risk in ("high", "imminent")
