@@ -70,9 +70,15 @@ CHILD_STRONG = re.compile(
     # a teacher's own pupil: "một học sinh nữ của tôi", "học trò lớp tôi"
     r"|hoc (?:sinh|tro)(?: nam| nu)? (?:cua |lop |trong lop )(?:toi|em|minh|tui|co|thay))\b"   # not "có bệnh"
 )
+# a pronoun that is not the object of a noun before it ("con em", "bạn em", "em gái em")
+# (only nouns that can be a child: "chào chị, em 17 tuổi" folds to "chao chi em 17 tuoi")
+_NOT_OF = "".join(f"(?<!{w} )" for w in ("con", "chau", "be", "dua", "ban", "gai", "trai", "vo", "thang", "cau", "cua", "sinh",
+                                         "tro", "xom", "hon", "kem", "bang"))   # "hơn em sáu tuổi": a difference
 # the writer says they are a child: "em học lớp 9", "con mới 12 tuổi", "e là hs lớp 8"
 WRITER_CHILD = re.compile(rf"\b(?:em|minh|tui|toi|e) (?:la (?:hoc sinh|hs)|dang hoc lop|hoc lop|nam nay (?:moi |da )?{_AGE} ?(?:tuoi|t)"
-                          rf"|moi (?:co |duoc )?{_AGE} ?(?:tuoi|t)|la (?:hs|hoc sinh) lop)\b")
+                          rf"|moi (?:co |duoc )?{_AGE} ?(?:tuoi|t)|la (?:hs|hoc sinh) lop)\b"
+                          # "em 17 tuổi, …": the writer's own age, not someone's ("con em 7 tuổi", "bạn em 15 tuổi")
+                          rf"|{_NOT_OF}\b(?:em|minh|tui|toi) {_AGE} ?(?:tuoi|t)\b")
 # a parent names their own child and its age: "con gái tôi 13 tuổi", "cháu em mới 8t"
 MY_CHILD_AGED = re.compile(rf"\b(?:con|chau|be|dua nho)(?: gai| trai| ut| lon)? (?:cua )?(?:toi|em|tui|minh)(?: \w+)?(?: moi| nam nay| da)? {_AGE} ?(?:tuoi|t)\b")
 # a teacher, and the words that say the pupil is an adult (a university lecturer and a student)
@@ -577,7 +583,9 @@ class _Context:
 
     @cached_property
     def child(self) -> bool:
-        return bool(CHILD.search(self.norm))
+        found = [m.group() for m in CHILD.finditer(self.norm)]
+        # "con bé" for a grown sister, when her adult age is given, is a fond name
+        return bool(found) and not (all(f in _FOND for f in found) and _ADULT_AGE.search(self.norm))
 
     @cached_property
     def child_victim(self) -> bool:
@@ -874,6 +882,23 @@ _SELF_HURT = re.compile(r"\b(?:(?:toi|em|tui|minh) (?:\w+ ){0,2}bi|(?:danh|dap|t
 _WRITER_AGAIN = re.compile(r"\b(?:em|con|chau|minh|tui|toi|e)\b")
 
 
+# words that name a child and, for a grown young woman or man, a family's fond name ("con bé" for
+# a sister of twenty); and an adult's age
+_FOND = frozenset({"con be", "co be", "thang be", "cau be"})
+_ADULT_AGE = re.compile(r"\b(?:(?:1[89]|[2-9]\d) ?(?:tuoi|t)|(?:hai|ba|bon|nam|sau|bay|tam|chin) muoi(?: \w+)? tuoi"
+                        r"|muoi (?:tam|chin) tuoi)\b")
+
+
+def _child_named(norm: str, ages: bool = True) -> bool:
+    """A letter names a child: an age under 18 (``ages``: also written in words), a school grade,
+    "bé"; a fond name alone does not count when the letter gives an adult's age."""
+    aged = _ages(norm)
+    found = [m.group() for m in CHILD_STRONG.finditer(aged if ages else norm)]
+    if found and _ADULT_AGE.search(aged) and all(f in _FOND for f in found):
+        return False
+    return bool(found)
+
+
 def _letter_child(norm: str) -> tuple[str, re.Pattern] | None:
     """The child a long letter is written by ("em 15 tuoi", "em hoc lop 9"), as a phrase to put
     before the sentences where the writer speaks of themselves, and how those sentences do."""
@@ -919,7 +944,7 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
     windows += [(f"s{k}+", f"{a} {b}") for k, (a, b) in enumerate(zip(parts, parts[1:]), 1)
                 if not ANCHOR.search(GENERIC.sub("_", normalize(b)))]
     child = _letter_child(norm)
-    named = child is None and bool(CHILD_STRONG.search(_ages(norm)))
+    named = child is None and _child_named(norm)
     for name, window in windows:
         if child and not CHILD_STRONG.search(_ages(normalize(window))) and child[1].search(normalize(window)):
             # the child who wrote the letter ("I am 15 … they want me as a wife") is the one hurt
@@ -939,7 +964,7 @@ def assess_long(text: str, parts: list[str]) -> Assessment:
             # or seven next door … every night I hear beating and the boy screaming")
             a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"
             a.reasons.append("named_child")
-        if whole.child and a.topic in ("sexual_harassment", "sexual_violence") and CHILD_STRONG.search(normalize(text)):
+        if whole.child and a.topic in ("sexual_harassment", "sexual_violence") and _child_named(norm, ages=False):
             a.risk, a.topic = max_risk(a.risk, "high"), "child_abuse"   # the letter is about a child
         # "violence" and "fear" say someone is hurt or afraid, not what the subject is
         subject = None if set(a.reasons) <= GENERIC_CUES and a.topic in ("domestic_violence", "health_support") \

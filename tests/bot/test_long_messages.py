@@ -218,3 +218,20 @@ def test_a_long_letter_that_says_it_only_asks_is_information(text):
     told = text + (" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc." if "ổ" in text else
                    plain(" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc."))
     assert R.assess_long(told, sentences(told)).risk in ("high", "imminent")
+
+
+@pytest.mark.parametrize("text, topic", [
+    # the writer's own age: a girl of 17 married off at 16 and beaten
+    ("Em chào anh chị. Em 17 tuổi, ở Nam Trà My. Năm ngoái ba mẹ cho em về ở với nhà anh Y. "
+     "Anh Y uống rượu xong hay đánh em, nói em lười. Tuần trước anh đạp vô lưng em, em đau không ngủ được.", "child_abuse"),
+    # "con bé" for a sister of twenty is a fond name, not a child
+    ("Em gái tôi hai mươi tuổi, bị khiếm thính. Tuần trước con bé ở nhà một mình. "
+     "Một người đàn ông hàng xóm đã vào nhà và hiếp em. Tôi muốn tố cáo thì làm thế nào.", "sexual_violence"),
+    # "hơn em sáu tuổi" is a difference of ages
+    ("Em là nam, 28 tuổi. Em sống chung với bạn trai, anh ấy hơn em sáu tuổi. "
+     "Mỗi lần ghen anh ấy đánh em, tuần trước em bị rách môi.", "domestic_violence"),
+])
+def test_whose_age_a_letter_gives(text, topic):
+    for t in both(text):
+        a = R.assess_long(t, sentences(t))
+        assert a.risk in ("high", "imminent") and a.topic == topic, (t, a.risk, a.topic, a.reasons)

@@ -173,6 +173,8 @@ def test_a_child_hurt_at_home_gets_steps_for_a_child(system, turns):
     out = " ".join(chat.say(turns[1]))
     assert "111" in out and LEAVE_THE_ROOM not in out, out
     assert "người lớn tin cậy" in out
+    # the numbers in words for a child, not the adult's "Đang nguy hiểm: gọi ngay 113"
+    assert said("utter_emergency_numbers", who="child") in out and said("utter_emergency_numbers") not in out, out
 
 
 @variants("Con gái tôi 13 tuổi, có người đàn ông lạ trên mạng đòi nó gửi ảnh khỏa thân", "tôi phải báo ở đâu")
