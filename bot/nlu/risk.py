@@ -251,7 +251,9 @@ CUES: tuple[Cue, ...] = (
          anchored=False, negatable=False),
     _cue("suicide_tu_tu", "imminent", "self_harm",
          r"\b(?:(?:muon|dinh|se|nghi (?:den|toi)(?: chuyen)?|y dinh|thu|tinh|quyet dinh|phai|hay la|chac|co nen) tu tu"
-         r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat|la cach|la giai phap)|nghi tu tu|dinh tu tu|tu tu mat)\b",
+         r"|tu tu (?:cho xong|cho roi|chet|that|luon|day|mat|la cach|la giai phap)|nghi tu tu|dinh tu tu|tu tu mat"
+         # an attempt before: the strongest sign of risk ("năm ngoái tôi từng tự tử một lần")
+         r"|(?:tung|da tung|tung thu|da thu|tung co lan) (?:\w+ )?(?:tu tu|tu sat|tu van))\b",
          anchored=False, negatable=False),
     _cue("want_to_die", "imminent", "self_harm",
          r"(?:^|\b(?:toi|em|tui|minh|tao|con|chau|chi|that su|thuc su|that|rat|cung|lai|van|chi con|nhieu luc|nhieu khi|co luc|co khi|hay|thi) )"
@@ -378,7 +380,9 @@ CUES: tuple[Cue, ...] = (
          r"|gui anh (?:nong|khieu dam|nhay cam)|khong chiu (?:thi|la) (?:cho nghi|duoi|tru luong)|gheo (?:em|toi|tui)"
          r"|noi tuc tiu|quay roi|co xat|ap sat|nhin trom|quay len|chup len|chup trom|quay trom|dong cham|so soang|ep di (?:an|uong|choi) (?:rieng|voi)|tin nhan (?:ban|khieu dam)"
          r"|om (?:\w+ ){0,2}(?:tu phia sau|tu sau|chat lay|ghi)|dat tay len (?:vai|dui|nguoi|eo|nguc|mong)|(?:dua|cau dua|chuyen|noi|hoi|nhan) (?:\w+ ){0,3}(?:tuc tiu|bay ba|khieu dam|tho tuc|de tien)"
-         r"|hoi (?:em|toi|minh|tui) (?:dang )?mac (?:do|gi|ao)|chan (?:em|toi|tui|minh) lai|(?:ngoan|chieu|chiu) thi (?:\w+ ){0,3}(?:len luong|tang luong|thang chuc|ky hop dong|cho qua))\b"),
+         r"|hoi (?:em|toi|minh|tui) (?:dang )?mac (?:do|gi|ao)|chan (?:em|toi|tui|minh) lai"
+         # propositioned ("bị người lạ gạ chat sex"): with a child named, child abuse (high)
+         r"|ga (?:\w+ ){0,2}(?:chat sex|quan he|lam chuyen (?:do|ay|xau)|ngu (?:voi|chung)|video sex|goi video sex)|(?:ngoan|chieu|chiu) thi (?:\w+ ){0,3}(?:len luong|tang luong|thang chuc|ky hop dong|cho qua))\b"),
     # worn out, despairing, with no word of death: someone to talk to (medium), not a crisis
     _cue("distress", "medium", "health_support",
          r"\b(?:met moi (?:lam|qua|vo cung|het suc|ra roi|kinh khung)|kiet suc|suy sup|bat luc|tuyet vong|tram cam"
@@ -398,7 +402,11 @@ EN_CUES: tuple[tuple[str, str, str, re.Pattern, bool], ...] = tuple(
     (name, level, topic, re.compile(regex), anchored) for name, level, topic, regex, anchored in (
         ("en_suicide", "imminent", "self_harm",
          r"\b(?:kill myself|killing myself|end (?:my|it) (?:life|all)|end it all|suicid\w*|want to die|wanna die|don'?t want to (?:live|be alive)"
-         r"|no reason to live|better off dead|took (?:\w+ ){0,2}pills|overdos\w*|cut(?:ting)? myself|hurt(?:ing)? myself|self[- ]harm)\b", False),
+         r"|no reason to live|better off dead|took (?:\w+ ){0,2}pills|overdos\w*|cut(?:ting)? myself|hurt(?:ing)? myself|self[- ]harm"
+         # no reason left, everything to stop ("I don't see a reason to go home", "just want it all to stop")
+         r"|(?:don'?t|can'?t|do not|cannot) see (?:a|any|the) (?:reason|point) (?:to|in) (?:live|living|go(?:ing)? on|go(?:ing)? home|keep going|be here)"
+         r"|no (?:reason|point) (?:to|in) (?:go(?:ing)? on|go(?:ing)? home|keep going|be(?:ing)? here)"
+         r"|want (?:it all|everything|the pain|all of this|this) to (?:stop|end)|can'?t go on|can'?t do this anymore)\b", False),
         ("en_cry_for_help", "imminent", "emergency",
          r"\b(?:help me|please help|save me|call the police|sos)\b(?! (?:to |)(?:find|with|understand|know|get|choose|write|learn|figure|out with))", False),
         ("en_attack_now", "imminent", "emergency",
@@ -421,7 +429,8 @@ EN_CUES: tuple[tuple[str, str, str, re.Pattern, bool], ...] = tuple(
          r"\b(?:(?:private|intimate|nude|naked|sexy) (?:photos?|pictures?|pics|videos?)|sextortion|blackmail\w*)\b.*\b(?:money|pay|send|post|share|leak|unless|or (?:he|she|they)'ll)\b"
          r"|\bblackmail\w*\b", False),
         ("en_injury", "high", "domestic_violence",
-         r"\b(?:bleeding|broken (?:arm|nose|rib|bone|jaw)|unconscious|passed out|choked|strangled|hospital(?:ized)?)\b", True),
+         r"\b(?:bleeding|broken (?:arm|nose|rib|bone|jaw|wrist|leg)|(?:arm|nose|rib|bone|jaw|wrist|leg)s? (?:is |are |was |might be |may be )?broken"
+         r"|unconscious|passed out|choked|strangled|hospital(?:ized)?|(?:pushed|threw|thrown) (?:me )?down the stairs)\b", True),
         ("en_violence", "medium", "domestic_violence",
          r"\b(?:hit(?:s|ting)?|beat(?:s|ing|en)?|slap(?:s|ped|ping)?|punch(?:es|ed|ing)?|kick(?:s|ed|ing)?|push(?:es|ed|ing)?(?: me)? (?:around|down)|shov\w+"
          r"|abus(?:e|es|ed|ive)|threaten\w*|controls? (?:my|all (?:the|my)) money|takes? my (?:salary|money|phone)|won'?t let me (?:see|go|work|leave)"
@@ -463,6 +472,11 @@ def _assess_english(lowered: str, result: "Assessment") -> None:
                 level, topic = "high", "child_abuse"
             _raise(result, level, topic, name)
             break
+    if set(result.reasons) & {"en_injury", "en_violence", "en_kill_threat"} and _EN_STILL_THERE.search(lowered):
+        _raise(result, "imminent", "emergency", "en_still_there")   # hurt, and the one who did it is still there
+
+
+_EN_STILL_THERE = re.compile(r"\b(?:he|she|they)(?:'s| is| are) still (?:here|home|at home|outside|in the (?:house|room|flat|apartment|kitchen))\b")
 
 
 # Words whose diacritics remove the ambiguity of their folded form: "hiếp" (rape) is not "hiệp"
@@ -550,6 +564,8 @@ class _Context:
         the subject (then only the writer's "I was …" counts, not a past act told of)."""
         norm = self.norm
         return self._says or bool(FRIEND_REPORT.search(norm)
+                                  # someone close, named, to whom it is done: "em gái tôi mới 15 tuổi mà bị …"
+                                  or _PARTICULAR_BI.search(norm)
                                   # a past act done to the writer or theirs: "đã vào nhà và hiếp em"
                                   or (_DONE_TO_ME.search(norm) and not frame)
                                   # a parent who names their child and its age: "con gái tôi 13 tuổi …"
@@ -858,6 +874,8 @@ PARTICULAR = re.compile(
     r"|hang xom|dong nghiep|co be|con be|thang be)(?: \w+)? (?:cua )?(?:toi|em|tui|minh|nha (?:toi|em|ben|hang xom))"
     r"|(?:em|con|chau|be|ban) (?:\w+ )?(?:1[0-7]|[1-9]) (?:tuoi|t)\b)")
 
+
+_PARTICULAR_BI = re.compile(rf"(?:{PARTICULAR.pattern})(?: \w+){{0,5}} (?<!tranh )(?<!phong )(?<!khoi )(?<!neu )(?<!khi )(?<!lo )(?<!so )bi\b(?! (?:mat|quyet|kip|an|quan|thu|benh|om|cam|sot|xu|phat|tu|truy|ket an|kien))")
 
 # Up to this length a message of several sentences is one event: its whole reading counts in full
 # ("Con gái tôi 16 tuổi. Nhà trai bắt về làm vợ."); beyond it the whole adds at most medium.

@@ -235,3 +235,28 @@ def test_whose_age_a_letter_gives(text, topic):
     for t in both(text):
         a = R.assess_long(t, sentences(t))
         assert a.risk in ("high", "imminent") and a.topic == topic, (t, a.risk, a.topic, a.reasons)
+
+
+@pytest.mark.parametrize("text, risk, topic", [
+    ("Em gái tôi mới 15 tuổi mà bị cha mẹ ép gả cho một người ở xã bên, tháng sau là làm đám rồi", "high",
+     "forced_marriage_trafficking"),
+    ("Cho em hỏi bạn em 14 tuổi bị một người lạ gạ chat sex trên mạng thì gọi số nào ạ?", "high", "child_abuse"),
+    ("Tôi bị sếp gạ quan hệ để được ký hợp đồng", "medium", "sexual_harassment"),
+    ("năm ngoái tôi từng tự tử 1 lần, dạo này lại thấy giống y như hồi đó", "imminent", "self_harm"),
+    ("xâm hại tình dục trẻ em dưới 13 tuổi bị xử bao nhiêu năm", "none", None),
+])
+def test_set_g_patterns(text, risk, topic):
+    for t in both(text):
+        a = R.assess(t)
+        assert (a.risk, a.topic) == (risk, topic), (t, a.reasons)
+
+
+@pytest.mark.parametrize("text, risk", [
+    ("He just pushed me down the stairs, I think my arm is broken and he's still in the house", "imminent"),
+    ("He's still at home, can I come back tomorrow for my things?", "none"),
+    ("I'm on the Dragon Bridge right now and I don't see a reason to go home", "imminent"),
+    ("tired of everything. just want it all to stop", "imminent"),
+    ("is there any point in going to the police?", "none"),
+])
+def test_english_hurt_still_there_and_no_reason_left(text, risk):
+    assert R.assess(text).risk == risk
