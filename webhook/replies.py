@@ -38,7 +38,10 @@ def load() -> dict[str, dict[str, str]]:
             if name not in ALL or not variants:
                 continue
             for v in variants:
-                lang = next((c.get("value") for c in v.get("condition") or [] if c.get("name") == "language"), "vi")
+                conditions = v.get("condition") or []
+                if any(c.get("name") != "language" for c in conditions):
+                    continue      # a variation for one kind of person (a child, a witness): not the gateway's
+                lang = next((c.get("value") for c in conditions if c.get("name") == "language"), "vi")
                 found.setdefault(name, {}).setdefault(lang, v["text"])
     missing = {n for n in ALL if "vi" not in found.get(n, {})}
     if missing:
