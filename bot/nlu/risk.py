@@ -308,7 +308,14 @@ CUES: tuple[Cue, ...] = (
          r"\b(?:chay (?:nhieu )?mau(?! (?:cam|chan rang|nuou))|gay (?:tay|chan|xuong|mui|rang|suon|co)|bat tinh|ngat xiu|ngat di|(?<!ly )hon me|nhap vien"
          r"|vao vien|di cap cuu|rach (?:dau|mat|tran|moi)|phai khau|phai cap cuu|vo dau|be dau|khau (?:may )?mui|bong (?:nang|nuoc soi|axit)|tim tai"
          r"|thuong nang|gay tay|chan thuong so nao|say thai|hu thai|sảy thai|sẩy thai|dap dau vao tuong|sung het mat|bam dap|ra mau"
-         r"|(?:tay|chan|xuong|suon|mui|rang|co tay) (?:\w+ )?(?:bi )?gay)\b"),
+         r"|(?:tay|chan|xuong|suon|mui|rang|co tay) (?:\w+ )?(?:bi )?gay"
+         # the head struck against something hard, fainting for a while, a blow's signs of
+         # concussion, kicks to the belly (domain_brief: head injuries and strangulation are the
+         # signs of lethal risk counsellors ask about)
+         r"|(?:dap|dap|nen|dui|dap manh) (?:\w+ ){0,2}dau (?:\w+ )?(?:vao|vo) (?:tuong|cot|ban|tu|nen|san|cua|ghe|thanh giuong|canh)"
+         r"|ngat (?:\w+ ){0,2}(?:may phut|mot luc|mot hoi|mot lat|di|lim)|xiu (?:\w+ ){0,2}(?:may phut|mot luc|mot hoi)"
+         r"|dau (?:\w+ ){0,2}choang(?: \w+){0,4} (?:oi|non|mua)(?! (?:nghen|han))"
+         r"|(?<!be )(?<!thai )(?<!con )(?:dap|da|dam|thuc|dui) (?:\w+ ){0,3}(?:ngay |vao |vo )?bung)\b"),   # not a baby's kicks
     _cue("sexual_violence", "high", "sexual_violence",
          rf"\b(?:{HIEP}|cuong buc|cuong dam|xam hai(?: tinh duc)?|dam o|lam nhuc|sam so|tan cong tinh duc|so mo|so soang|so (?:vao )?(?:cho kin|vung kin|vung nhay cam|nguc|ngực|mong|duoi quan)"
          r"|ep (?:\w+ )?(?:quan he|ngu|lam chuyen do|lam chuyen ay|lam tinh|xem phim sex|xem phim nguoi lon|chup anh nong|cho so)"
@@ -335,7 +342,7 @@ CUES: tuple[Cue, ...] = (
          r"|bi (?:\w+ )?khoa (?:\w+ )?(?:trong|lai trong) (?:nha|phong|buong|kho)|khoa (?:em|toi|tui|minh|con|vo) (?:\w+ )?trong (?:nha|phong|buong|kho))\b"),
     _cue("child_marriage", "high", "forced_marriage_trafficking",
          r"\b(?:(?:ep|bat|gả|ga|cuoi|lay) (?:\w+ ){0,6}(?:lay chong|cuoi vo|lay vo|cuoi chong|ket hon|ve lam dau|lam vo|ve lam vo|cuoi)\b.*\b(?:1[0-7]|[1-9]) tuoi"
-         r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga|phai|muon|doi) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau|ve nha chong)"
+         r"|(?:1[0-7]|[1-9]) tuoi\b.*\b(?:ep|bat|gả|ga|phai|muon|doi|noi|bao|sap|cho) (?:\w+ ){0,3}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam vo|ve lam dau|ve nha chong)"
          # the age without "tuổi": "em mới 16", "con bé mới 15 à"
          r"|(?:ep|bat|gả|ga) (?:\w+ ){0,6}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam dau)\b.*\b(?:em|con|no|be|chau|minh) (?:moi|chi|chua|nam nay|moi co) (?:1[0-7]|[1-9])\b"
          r"|\b(?:em|con|no|be|chau|minh) (?:moi|chi|chua|nam nay|moi co) (?:1[0-7]|[1-9])\b.*\b(?:ep|bat|gả|ga) (?:\w+ ){0,6}(?:lay chong|cuoi|lay vo|ket hon|lam vo|ve lam dau))"),
@@ -859,8 +866,11 @@ def assess(text: str, *, normalized: str | None = None, strict_child: bool = Fal
     if result.topic == "violence":
         # who is hurt decides the topic: a child → child abuse; happening now → emergency;
         # otherwise the usual case, violence at home
-        result.topic = "child_abuse" if ctx.child_victim else (
-            "emergency" if result.risk == "imminent" or ctx.now else "domestic_violence")
+        # classmates at school → school violence (an injury there is high, the subject stays)
+        result.topic = "school_violence" if PEER.search(norm) and result.risk != "imminent" else (
+            "child_abuse" if ctx.child_victim else (
+                # "now" that is the violence going on ("đang"), not a wound "still swollen now" ("chừ còn sưng")
+                "emergency" if result.risk == "imminent" or (ctx.now and _HAPPENING.search(norm)) else "domestic_violence"))
     if summary or result.risk != "none":
         result.child = ctx.child
         result.about_subject = _about_subject(ctx, norm)

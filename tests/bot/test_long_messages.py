@@ -260,3 +260,24 @@ def test_set_g_patterns(text, risk, topic):
 ])
 def test_english_hurt_still_there_and_no_reason_left(text, risk):
     assert R.assess(text).risk == risk
+
+
+@pytest.mark.parametrize("text, risk", [
+    ("e bi ck danh hoai, hom qua ngat ca may phut", "high"),                      # fainted for minutes
+    ("Tối qua cãi nhau, ảnh đạp em một cái ngay bụng", "high"),                   # a kick to the belly
+    ("Lại như lần trước, mà lần ni nặng hơn, ảnh nắm tóc đập đầu em vô tường", "high"),
+    ("Đầu em choáng, ói hai lần rồi", "high"),                                    # signs of concussion
+    ("em 15 tuổi. bố mẹ em nói tháng sau em lấy chồng, người làng bên", "high"),  # a child to be married
+    ("đau bụng quá, chóng mặt buồn nôn", "none"),                                 # illness
+    ("thai đạp bụng nhiều quá, có sao không", "none"),                            # a baby's kicks
+])
+def test_signs_of_serious_harm(text, risk):
+    for t in both(text):
+        assert R.assess(t).risk == risk, t
+
+
+def test_classmates_who_injure_a_pupil_keep_the_subject_school_and_a_wound_still_swollen_is_not_now():
+    a = R.assess("mấy bạn cùng lớp đập đầu em vào tường nhà vệ sinh, em bị rách trán")
+    assert (a.risk, a.topic) == ("high", "school_violence")
+    b = R.assess("tuần trước ổng xô em té đập đầu vô cạnh bàn, chừ còn sưng một cục")
+    assert (b.risk, b.topic) == ("high", "domestic_violence")
