@@ -307,7 +307,7 @@ CUES: tuple[Cue, ...] = (
     _cue("injury", "high", "violence",
          r"\b(?:chay (?:nhieu )?mau(?! (?:cam|chan rang|nuou))|gay (?:tay|chan|xuong|mui|rang|suon|co)|bat tinh|ngat xiu|ngat di|(?<!ly )hon me|nhap vien"
          r"|vao vien|di cap cuu|rach (?:dau|mat|tran|moi)|phai khau|phai cap cuu|vo dau|be dau|khau (?:may )?mui|bong (?:nang|nuoc soi|axit)|tim tai"
-         r"|thuong nang|gay tay|chan thuong so nao|say thai|hu thai|sảy thai|sẩy thai|dap dau vao tuong|sung het mat|bam dap|ra mau"
+         r"|thuong nang|gay tay|chan thuong so nao|say thai|hu thai|sảy thai|sẩy thai|dap dau vao tuong|sung het mat|bam dap|ra mau(?! (?:kinh|cam|chan rang|nuou))"
          r"|(?:tay|chan|xuong|suon|mui|rang|co tay) (?:\w+ )?(?:bi )?gay"
          # the head struck against something hard, fainting for a while, a blow's signs of
          # concussion, kicks to the belly (domain_brief: head injuries and strangulation are the
@@ -641,6 +641,12 @@ _NOT_ME = re.compile(r"\b(?:hoi de biet thoi|hoi cho biet thoi|chi hoi thoi|khon
 # a demand or a threat that comes with the pictures: money, more pictures, a meeting, or else
 _DEMAND = re.compile(r"\b(?:doi|doa|tong tien|khong thi|neu khong|chuyen tien|chuyen khoan|bat (?:em|toi|tui|minh|e|con)"
                      r"|phai (?:gui|chuyen|quay lai|gap|qua))\b")
+# bleeding with the belly or the pregnancy named, in one stretch of words
+_BELLY_BLEEDING = re.compile(r"\b(?:(?:ra|chay) mau(?! (?:kinh|cam|chan rang|nuou))(?: \w+){0,5} (?:bung|thai|tu cung)"
+                             r"|(?:bung|thai|tu cung)(?: \w+){0,5} (?:ra|chay) mau(?! (?:kinh|cam|chan rang|nuou)))\b")
+# "giờ"/"chừ" as "now" in speech ("giờ em thấy ra máu"), not the hour ("mấy giờ", "2 giờ")
+_GIO_NOW = re.compile(r"(?:^|\b(?:ma|roi|nen|thi|va|con) )(?:gio|chu)\b|\b(?:gio|chu) (?:em|toi|tui|minh|thay|con|van|lai|bi|dang)\b")
+_PAST_ONLY = re.compile(r"\b(?:hoi do|luc do|nam ngoai|nam truoc|hoi xua|ngay xua)\b")
 _DANGER_WORDS = re.compile(rf"\b(?:{KILL}|dao|rua|sung|ma tau|axit|xang|cuu|chet|mau|nhot|bat coc|113|115)\b")
 _PAST = re.compile(r"\b(?:hom qua|hoi hom|tuan truoc|thang truoc|nam ngoai|hoi nho|ngay xua|lan truoc)\b")
 _UNCONSCIOUS_OR_BLEEDING = re.compile(
@@ -795,6 +801,9 @@ def _graded(cue: Cue, m: re.Match | _Span, ctx: _Context) -> tuple[str, str]:
         level = "imminent"
     if cue.name == "severe_injury" and _UNCONSCIOUS_OR_BLEEDING.search(norm) and not _PAST.search(norm):
         level = "imminent"
+    if cue.name in ("injury", "pregnancy_violence") and _BELLY_BLEEDING.search(norm) and (ctx.now or _GIO_NOW.search(norm)) \
+            and not _PAST_ONLY.search(norm):
+        level = "imminent"   # bleeding from the womb now, after blows (a miscarriage, a placenta torn): 115 now
     if cue.name in ("trafficking", "sexual_violence", "severe_injury") and _HAPPENING.search(norm) \
             and not _PAST.search(norm):      # "hôm qua … lúc đang ngủ" tells of the past
         level = "imminent"

@@ -281,3 +281,15 @@ def test_classmates_who_injure_a_pupil_keep_the_subject_school_and_a_wound_still
     assert (a.risk, a.topic) == ("high", "school_violence")
     b = R.assess("tuần trước ổng xô em té đập đầu vô cạnh bàn, chừ còn sưng một cục")
     assert (b.risk, b.topic) == ("high", "domestic_violence")
+
+
+@pytest.mark.parametrize("text, risk", [
+    ("Giờ em thấy ra máu với bụng cứ gò lên đau", "imminent"),           # bleeding from the womb now
+    ("tuần trước ổng đạp bụng, giờ em ra máu", "imminent"),
+    ("hồi đó em bị đạp bụng ra máu, giờ ổn rồi", "high"),                 # told of the past
+    ("mấy giờ thì bệnh viện mở, bụng em ra máu hôm qua", "high"),         # "giờ" the hour
+    ("giờ em đau bụng ra máu kinh nhiều quá", "none"),                    # a period, not a wound
+])
+def test_bleeding_from_the_belly_now_is_an_emergency(text, risk):
+    for t in both(text):
+        assert R.assess(t).risk == risk, t
