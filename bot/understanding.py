@@ -159,9 +159,9 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
         return u
     about_subject = about_subject or "about_the_subject" in u.reasons
     question, harm = None, []
-    confident = [p for p in parts if isinstance(p, dict) and float(p.get("confidence") or 0) >= PART_MIN_CONFIDENCE]
+    confident = [p for p in parts if _confident(p)]
     for k, part in enumerate(parts, 1):
-        if part not in confident:
+        if not _confident(part):
             continue
         meta = I.info(part.get("intent") or "")
         if meta.kind == "info":
@@ -196,6 +196,11 @@ def _long(u: Understanding, sents: list[str], parts: list, about_subject: bool) 
         if I.info(u.intent).kind == "disclosure":
             u.intent = I.DISCLOSURE_FOR_TOPIC.get(u.topic, u.intent)
     return u
+
+
+def _confident(part) -> bool:
+    """A sentence the sentence model read at ``PART_MIN_CONFIDENCE`` or more."""
+    return isinstance(part, dict) and float(part.get("confidence") or 0) >= PART_MIN_CONFIDENCE
 
 
 def _sentences_decide(u: Understanding, confident: list) -> None:

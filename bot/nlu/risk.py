@@ -606,9 +606,7 @@ class _Context:
 
     @cached_property
     def child(self) -> bool:
-        found = [m.group() for m in CHILD.finditer(self.norm)]
-        # "con bé" for a grown sister, when her adult age is given, is a fond name
-        return bool(found) and not (all(f in _FOND for f in found) and _ADULT_AGE.search(self.norm))
+        return _names_a_child(CHILD, self.norm, self.norm)
 
     @cached_property
     def child_victim(self) -> bool:
@@ -926,14 +924,18 @@ _ADULT_AGE = re.compile(r"\b(?:(?:1[89]|[2-9]\d) ?(?:tuoi|t)|(?:hai|ba|bon|nam|s
                         r"|muoi (?:tam|chin) tuoi)\b")
 
 
+def _names_a_child(pattern: re.Pattern, text: str, aged: str) -> bool:
+    """``pattern`` (a child's words) matches in ``text``, and not only as a fond name ("con bé" for
+    a grown sister) in a text (``aged``: ages in digits) that gives an adult's age."""
+    found = [m.group() for m in pattern.finditer(text)]
+    return bool(found) and not (all(f in _FOND for f in found) and _ADULT_AGE.search(aged))
+
+
 def _child_named(norm: str, ages: bool = True) -> bool:
     """A letter names a child: an age under 18 (``ages``: also written in words), a school grade,
     "bé"; a fond name alone does not count when the letter gives an adult's age."""
     aged = _ages(norm)
-    found = [m.group() for m in CHILD_STRONG.finditer(aged if ages else norm)]
-    if found and _ADULT_AGE.search(aged) and all(f in _FOND for f in found):
-        return False
-    return bool(found)
+    return _names_a_child(CHILD_STRONG, aged if ages else norm, aged)
 
 
 def _letter_child(norm: str) -> tuple[str, re.Pattern] | None:

@@ -178,6 +178,11 @@ def test_children_who_saw_it_start_their_own_sentence(text):
     assert (hurt.risk, hurt.topic) == ("high", "child_abuse")
 
 
+def _plus(text, sentence):
+    """``text`` with one more sentence, written as ``text`` is (with or without diacritics)."""
+    return text + (sentence if text != plain(text) else plain(sentence))
+
+
 VOLUNTEER = ("Chào anh chị. Em là sinh viên năm hai ngành điều dưỡng, đang làm tình nguyện viên cho một câu lạc bộ sức khỏe "
              "sinh sản ở Tam Kỳ. Tuần sau câu lạc bộ có buổi nói chuyện về cách xử lý khi bị xâm hại, em được giao phần hỏi đáp. "
              "Các bạn thường hỏi: khám sau xâm hại có được giữ bí mật không, và người dưới mười sáu tuổi có cần cha mẹ đi cùng không. "
@@ -189,8 +194,7 @@ def test_a_long_letter_by_someone_preparing_a_talk_is_information_whatever_the_t
     # "đang làm tình nguyện viên" is the verb's aspect, not danger now
     assert R.assess_long(text, sentences(text)).risk == "none"
     # a particular person in such a letter is still heard
-    told = text + (" Nhưng thật ra chính em cũng đang bị bạn trai ép quan hệ, em sợ lắm." if text == VOLUNTEER else
-                   plain(" Nhưng thật ra chính em cũng đang bị bạn trai ép quan hệ, em sợ lắm."))
+    told = _plus(text, " Nhưng thật ra chính em cũng đang bị bạn trai ép quan hệ, em sợ lắm.")
     assert R.assess_long(told, sentences(told)).risk in ("high", "imminent")
 
 
@@ -215,8 +219,7 @@ JUST_ASKING = ("Chào ad, mình hỏi để biết thôi chứ không có chuy�
 def test_a_long_letter_that_says_it_only_asks_is_information(text):
     assert R.assess_long(text, sentences(text)).risk == "none"
     # unless a sentence tells of someone in particular
-    told = text + (" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc." if "ổ" in text else
-                   plain(" Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc."))
+    told = _plus(text, " Mà thật ra em gái mình đang bị giữ bên đó, họ đòi tiền chuộc.")
     assert R.assess_long(told, sentences(told)).risk in ("high", "imminent")
 
 
